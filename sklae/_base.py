@@ -1,0 +1,488 @@
+"""Shared scikit-learn machinery of the autoencoder estimators.
+
+The estimators here are thin: they validate parameters and data, build a torch
+module (from :mod:`sklae._networks`) and a skorch net (from :mod:`sklae._training`)
+inside ``fit``, and translate the net's history into scikit-learn's fitted
+attributes. Imports go one way: estimators -> training engine -> networks.
+"""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._networks import ACTIVATIONS, LOSSES, MLPAutoencoder, ReconstructionLoss
+from ._training import (
+    EVALUATION_BATCH_SIZE,
+    AutoencoderNet,
+    DivergenceGuard,
+    ImprovementStopper,
+    RandomRowSplit,
+    RowData,
+)
+
+AUTO_BATCH_SIZE = 256
+ACCEPTED_SPARSE = ("csr", "csc")
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def resolve_device(device):
+    """Concrete torch device name for the ``device`` parameter."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device='cuda' was requested but torch.cuda.is_available() is False: "
+            "no usable GPU was found. Use device='cpu', or device='auto' to take a GPU "
+            "only when there is one."
+        )
+    return device
+
+
+def as_float32_tensor(array):
+    """Dense float32 torch tensor sharing memory with ``array`` where possible."""
+    array = np.asarray(array, dtype=np.float32)
+    if not (array.flags.c_contiguous and array.flags.writeable):
+        # torch refuses to share read-only memory (memmaps, broadcast views).
+        array = np.array(array, dtype=np.float32, order="C")
+    return torch.from_numpy(array)
+
+
+def check_unit_interval(X, loss):
+    """Raise if ``loss='bce'`` is asked of data outside [0, 1]."""
+    if loss != "bce":
+        return
+    values = X.data if sparse.issparse(X) else X
+    if values.size == 0:
+        return
+    low, high = values.min(), values.max()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"loss='bce' needs every value of X in [0, 1], but X ranges from {low:.6g} to "
+            f"{high:.6g}. Scale X first (for example with sklearn.preprocessing.MinMaxScaler) "
+            "or use loss='mse'."
+        )
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the autoencoder estimators. Not for direct use.
+
+    Subclasses may override :meth:`_make_module` and :meth:`_make_criterion`.
+    """
+
+    _parameter_constraints: dict = {
+        "code_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
+        "loss": [StrOptions(set(LOSSES))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "callbacks": [list, None],
+    }
+
+    def __init__(
+        self,
+        code_size=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        activation="relu",
+        output_activation="auto",
+        loss="mse",
+        max_iter=200,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+        callbacks=None,
+    ):
+        self.code_size = code_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ building
+
+    def _hidden_widths(self):
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if any(not isinstance(size, Integral) or size < 1 for size in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}"
+            )
+        return sizes
+
+    def _resolved_output_activation(self):
+        if self.output_activation == "auto":
+            return "sigmoid" if self.loss == "bce" else "identity"
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ValueError(
+                "loss='bce' compares outputs with values in [0, 1], so it needs "
+                f"output_activation='sigmoid' or 'auto', got {self.output_activation!r}."
+            )
+        return self.output_activation
+
+    def _make_module(self, n_features):
+        """The untrained torch module for ``n_features`` input columns."""
+        return MLPAutoencoder(
+            n_features,
+            self.code_size,
+            hidden_layer_sizes=self._hidden_widths(),
+            activation=self.activation,
+            output_activation=self._resolved_output_activation(),
+        )
+
+    def _make_criterion(self):
+        """The training loss, a torch module called as ``criterion(output, target)``."""
+        return ReconstructionLoss(self.loss, self._resolved_output_activation())
+
+    def _make_net(self, n_features, device, seeds):
+        init_seed, split_seed, shuffle_seed = seeds
+        # Seeding inside fork_rng makes initialisation reproducible without
+        # touching the caller's global torch random state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            module = self._make_module(n_features)
+        callbacks = [
+            ("divergence_guard", DivergenceGuard(self.learning_rate_init)),
+            (
+                "stopper",
+                ImprovementStopper(
+                    monitor="valid_loss" if self.early_stopping else "train_loss",
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="rel",
+                    load_best=self.early_stopping,
+                ),
+            ),
+            *copy.deepcopy(self.callbacks or []),
+        ]
+        net = AutoencoderNet(
+            module=module,
+            criterion=self._make_criterion(),
+            optimizer=torch.optim.Adam,
+            lr=self.learning_rate_init,
+            optimizer__weight_decay=self.alpha,
+            # The L2 penalty applies to weights, not to biases, as in MLPRegressor.
+            optimizer__param_groups=[("*.bias", {"weight_decay": 0.0})],
+            max_epochs=self.max_iter,
+            batch_size=AUTO_BATCH_SIZE,
+            train_split=RandomRowSplit(self.validation_fraction, split_seed),
+            callbacks=callbacks,
+            verbose=self.verbose,
+            device=device,
+            random_seed=shuffle_seed,
+        )
+        return net.initialize()
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder to reconstruct ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input is densified one mini-batch at a time.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one more pass over ``X``, keeping what was learnt before.
+
+        The first call initialises the network. No validation split is made and
+        ``early_stopping`` does not apply. Calls stream data in chunks.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The chunk of training data.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, incremental):
+        state_before = dict(self.__dict__)
+        try:
+            return self._fit_unguarded(X, incremental)
+        except BaseException:
+            # A failed fit leaves the estimator exactly as it was: validation may
+            # already have reset n_features_in_, and training ran on a copy.
+            self.__dict__.clear()
+            self.__dict__.update(state_before)
+            raise
+
+    def _fit_unguarded(self, X, incremental):
+        continuing = hasattr(self, "net_") and (incremental or self.warm_start)
+        X = validate_data(
+            self,
+            X,
+            reset=not continuing,
+            accept_sparse=ACCEPTED_SPARSE,
+            dtype=FLOAT_DTYPES,
+        )
+        self._resolved_output_activation()
+        self._hidden_widths()
+        check_unit_interval(X, self.loss)
+        if self.early_stopping and not incremental and X.shape[0] < 2:
+            raise ValueError(
+                "early_stopping=True holds out a validation set, which needs at least "
+                f"2 samples; got n_samples = {X.shape[0]}."
+            )
+
+        if continuing:
+            net = copy.deepcopy(self.net_)
+        else:
+            device = resolve_device(self.device)
+            rng = check_random_state(self.random_state)
+            seeds = rng.randint(np.iinfo(np.int32).max, size=3)
+            net = self._make_net(X.shape[1], device, seeds)
+
+        data = self._row_data(X, net.device)
+        net.batch_size = (
+            min(AUTO_BATCH_SIZE, X.shape[0]) if self.batch_size == "auto" else self.batch_size
+        )
+        net.verbose = self.verbose
+        use_validation = self.early_stopping and not incremental
+        if not use_validation:
+            net.train_split = None
+        elif not isinstance(net.train_split, RandomRowSplit):
+            net.train_split = RandomRowSplit(self.validation_fraction, int(net.random_seed))
+        epochs = 1 if incremental else self.max_iter
+
+        epochs_before = len(net.history)
+        net.partial_fit(data, epochs=epochs)
+        if net.history and "train_loss" not in net.history[-1]:
+            # An interrupted epoch left a record without a loss.
+            net.history.pop()
+        epochs_run = len(net.history) - epochs_before
+
+        self.net_ = net
+        self._set_fitted_attributes(use_validation)
+        stopper = dict(net.callbacks_)["stopper"]
+        if epochs_run < epochs and not stopper.stopped_:
+            restored = " (the weights of the best validation epoch were restored)"
+            warnings.warn(
+                f"Training was interrupted after {epochs_run} of {epochs} epochs; the model "
+                f"trained so far is kept{restored if use_validation else ''}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif not incremental and epochs_run == epochs and not stopper.stopped_:
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the optimization hasn't "
+                "converged yet. Increase max_iter or tol, or enable early_stopping.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _row_data(self, X, device):
+        if sparse.issparse(X):
+            return RowData(X.astype(np.float32).tocsr())
+        return RowData(as_float32_tensor(X).to(device))
+
+    def _set_fitted_attributes(self, used_validation):
+        history = self.net_.history
+        self.loss_curve_ = [float(record["train_loss"]) for record in history]
+        self.n_iter_ = len(self.loss_curve_)
+        if used_validation:
+            self.validation_scores_ = [
+                -float(record["valid_loss"]) for record in history if "valid_loss" in record
+            ]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
+
+    # ------------------------------------------------------------------ inference
+
+    @property
+    def module_(self):
+        """The trained :class:`torch.nn.Module` (the same object as ``net_.module_``)."""
+        return self.net_.module_
+
+    @property
+    def _n_features_out(self):
+        check_is_fitted(self)
+        return self.code_size
+
+    def _validate_input(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self, X, reset=False, accept_sparse=ACCEPTED_SPARSE, dtype=FLOAT_DTYPES
+        )
+
+    def _map_rows(self, X, function, n_outputs):
+        """Apply ``function`` (tensor -> tensor) to the rows of ``X`` in batches.
+
+        Returns an array of ``X``'s dtype; computation is in float32.
+        """
+        module = self.net_.module_
+        device = self.net_.device
+        module.eval()
+        output = np.empty((X.shape[0], n_outputs), dtype=X.dtype)
+        with torch.no_grad():
+            for start in range(0, X.shape[0], EVALUATION_BATCH_SIZE):
+                chunk = X[start : start + EVALUATION_BATCH_SIZE]
+                if sparse.issparse(chunk):
+                    chunk = chunk.toarray()
+                result = function(as_float32_tensor(chunk).to(device))
+                output[start : start + EVALUATION_BATCH_SIZE] = result.cpu().numpy()
+        return output
+
+    def _encode(self, X):
+        return self._map_rows(X, self.net_.module_.encode, self._n_features_out)
+
+    def _reconstruct(self, X):
+        module = self.net_.module_
+        return self._map_rows(X, lambda rows: module.decode(module.encode(rows)), X.shape[1])
+
+    def _reconstruction_errors(self, X):
+        """Mean squared reconstruction error of each row of validated ``X`` (float64)."""
+        reconstruction = self._reconstruct(X)
+        dense = X.toarray() if sparse.issparse(X) else X
+        difference = np.asarray(dense, dtype=np.float64) - reconstruction
+        return np.mean(difference * difference, axis=1)
+
+    def transform(self, X):
+        """Encode ``X``: the code of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, code_size)
+            The codes, of ``X``'s dtype when it is float32 or float64 (float64
+            otherwise); the network itself computes in float32.
+        """
+        X = self._validate_input(X)
+        return self._encode(X)
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, code_size)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            The reconstructions, of the codes' dtype (float32 or float64).
+        """
+        check_is_fitted(self)
+        codes = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        if codes.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {codes.shape[1]} features, but inverse_transform expects codes of "
+                f"code_size = {self._n_features_out} features."
+            )
+        return self._map_rows(codes, self.net_.module_.decode, self.n_features_in_)
+
+    def score_samples(self, X):
+        """Negative mean squared reconstruction error of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-mean((x - reconstruction(x)) ** 2)`` per row; higher is better.
+        """
+        X = self._validate_input(X)
+        return -self._reconstruction_errors(X)
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error over all of ``X``.
+
+        Higher is better, so :class:`~sklearn.model_selection.GridSearchCV` with
+        no scorer picks the model that reconstructs held-out data best.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to reconstruct.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+            ``-mean((X - reconstruction(X)) ** 2)`` over every entry.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

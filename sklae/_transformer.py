@@ -1,0 +1,156 @@
+"""AutoencoderTransformer: a non-linear drop-in for PCA."""
+
+from ._base import BaseAutoencoder
+
+
+class AutoencoderTransformer(BaseAutoencoder):
+    """Autoencoder dimensionality reduction, with the API of :class:`~sklearn.decomposition.PCA`.
+
+    A fully connected encoder maps each row to a ``code_size``-dimensional code
+    and a mirrored decoder maps the code back; both are trained together to
+    reconstruct the input. :meth:`transform` returns codes, :meth:`inverse_transform`
+    decodes them. With ``activation="identity"``, no hidden layers and the MSE
+    loss it learns the same subspace as PCA; with non-linear layers it can follow
+    curved structure that PCA cannot.
+
+    Training runs on a :class:`skorch.NeuralNet` (fitted as ``net_``) with a fast
+    data path: mini-batches are contiguous tensor slices, shuffled every epoch.
+
+    Parameters
+    ----------
+    code_size : int, default=2
+        Width of the code (the number of output features of :meth:`transform`).
+        It may exceed the number of input features.
+
+    hidden_layer_sizes : int or tuple of int, default=(128, 64)
+        Widths of the encoder's hidden layers, from input to code. The decoder
+        uses them in reverse order. ``()`` makes a single linear map each way.
+
+    activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
+            default="relu"
+        Activation between hidden layers. The code itself is linear.
+
+    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
+        Applied to the decoder's output. ``"auto"`` means ``"sigmoid"`` for
+        ``loss="bce"`` and ``"identity"`` otherwise. ``"sigmoid"`` suits data
+        scaled to [0, 1], such as images.
+
+    loss : {"mse", "l1", "bce"}, default="mse"
+        Reconstruction loss minimised in training: mean squared error, mean
+        absolute error, or binary cross-entropy (for data in [0, 1]; other data
+        raises a ``ValueError``).
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    batch_size : int or "auto", default="auto"
+        Rows per mini-batch; ``"auto"`` means ``min(256, n_samples)``. A last,
+        shorter batch is trained too.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the Adam optimiser.
+
+    alpha : float, default=0.0
+        Strength of the L2 penalty on the weights (not the biases), applied as
+        the optimiser's weight decay.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when the
+        validation loss has not improved for ``n_iter_no_change`` epochs; the
+        weights of the best epoch are restored. Without it, training stops when
+        the training loss stops improving in the same way.
+
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping, in (0, 1).
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement by more than ``tol`` before stopping.
+
+    tol : float, default=1e-4
+        Relative improvement that counts: a loss counts as better when it is
+        below ``best * (1 - tol)``. Relative, so it does not depend on the scale
+        of the data.
+
+    warm_start : bool, default=False
+        When True, a new call to :meth:`fit` continues from the fitted weights
+        instead of starting afresh.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and the shuffling of
+        mini-batches. An int gives identical results on CPU from one fit to the
+        next. The global torch random state is left untouched.
+
+    verbose : int, default=0
+        With 1 or more, print a table of epoch, training loss, validation loss
+        and seconds per epoch, as skorch does.
+
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train and predict. ``"auto"`` picks a GPU when torch sees one.
+        Asking for ``"cuda"`` without one raises a ``ValueError``.
+
+    callbacks : list of skorch callbacks or None, default=None
+        Extra :mod:`skorch.callbacks` (learning-rate schedules, checkpoints,
+        gradient clipping...) added to the training net. Each fit uses copies.
+
+    Attributes
+    ----------
+    net_ : AutoencoderNet
+        The trained skorch net; ``net_.history`` holds per-epoch records.
+
+    module_ : torch.nn.Module
+        The trained network, with ``encode`` and ``decode`` methods.
+
+    loss_curve_ : list of float
+        Training loss after each epoch (all epochs, across warm starts).
+
+    n_iter_ : int
+        Number of epochs trained.
+
+    best_loss_ : float or None
+        Lowest training loss, when ``early_stopping`` is False.
+
+    validation_scores_ : list of float or None
+        Negative validation loss after each epoch, when ``early_stopping`` is True.
+
+    best_validation_score_ : float or None
+        Highest validation score, when ``early_stopping`` is True.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    sklearn.neural_network.MLPRegressor : Multi-layer perceptron, no code layer.
+
+    Notes
+    -----
+    The network computes in float32. :meth:`transform` and
+    :meth:`inverse_transform` return float32 for float32 input and float64
+    otherwise.
+
+    :meth:`score` is the negative mean squared reconstruction error whatever the
+    training ``loss``, so scores of different models compare.
+
+    A ``KeyboardInterrupt`` during :meth:`fit` ends training early and keeps the
+    model trained so far, with a warning. Training whose loss stops being finite
+    raises :class:`~sklae.exceptions.TrainingDivergedError`. A fit that raises
+    leaves a fitted estimator as it was.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X = X / 16.0
+    >>> autoencoder = AutoencoderTransformer(code_size=8, max_iter=5, random_state=0)
+    >>> codes = autoencoder.fit_transform(X)
+    >>> codes.shape
+    (1797, 8)
+    >>> autoencoder.inverse_transform(codes).shape
+    (1797, 64)
+    """
