@@ -1,0 +1,204 @@
+"""Tests of AutoencoderOutlierDetector."""
+
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+from sklae import AutoencoderOutlierDetector, AutoencoderTransformer
+
+N_INLIERS = 300
+N_OUTLIERS = 15
+FAST = {"n_estimators": 2, "random_state": 0}
+
+
+def make_outlier_data(seed=0, n_features=6):
+    """Inliers near a 2-D plane in ``n_features`` dimensions, outliers off it."""
+    rng = np.random.RandomState(seed)
+    latent = rng.normal(size=(N_INLIERS, 2))
+    mixing = rng.normal(size=(2, n_features))
+    inliers = latent @ mixing + 0.1 * rng.normal(size=(N_INLIERS, n_features))
+    outliers = rng.uniform(-6, 6, size=(N_OUTLIERS, n_features))
+    X = np.vstack([inliers, outliers])
+    is_outlier = np.r_[np.zeros(N_INLIERS), np.ones(N_OUTLIERS)]
+    return X, is_outlier
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_outlier_data()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, _ = data
+    return AutoencoderOutlierDetector(contamination=0.05, **FAST).fit(X)
+
+
+def test_finds_outliers_in_its_own_training_data(data, fitted):
+    X, is_outlier = data
+    assert roc_auc_score(is_outlier, -fitted.score_samples(X)) > 0.97
+    labels = fitted.predict(X)
+    assert set(np.unique(labels)) == {-1, 1}
+    # contamination=0.05 flags that share of the training rows, and they are the outliers.
+    assert np.mean(labels == -1) == pytest.approx(0.05, abs=0.01)
+    assert np.mean(labels[is_outlier == 1] == -1) > 0.8
+
+
+def test_isolation_forest_conventions(data, fitted):
+    X, _ = data
+    scores = fitted.score_samples(X)
+    assert_allclose(fitted.decision_function(X), scores - fitted.offset_)
+    assert_array_equal(fitted.predict(X), np.where(fitted.decision_function(X) < 0, -1, 1))
+    assert_allclose(fitted.offset_, np.percentile(scores, 5))
+    refit = AutoencoderOutlierDetector(contamination=0.05, **FAST)
+    assert_array_equal(refit.fit_predict(X), fitted.predict(X))
+
+
+def test_auto_contamination_is_tukeys_far_out_fence(data):
+    X, is_outlier = data
+    detector = AutoencoderOutlierDetector(**FAST).fit(X)
+    q1, q3 = np.percentile(detector.score_samples(X), [25, 75])
+    assert detector.offset_ == pytest.approx(q1 - 3 * (q3 - q1))
+    labels = detector.predict(X)
+    assert np.mean(labels[is_outlier == 1] == -1) > 0.8
+    assert np.mean(labels[is_outlier == 0] == -1) < 0.1
+
+
+def test_score_is_sum_of_components(data, fitted):
+    X, _ = data
+    components = fitted.score_components(X[:20])
+    assert components.shape == (20, 3)
+    assert_allclose(-components.sum(axis=1), fitted.score_samples(X[:20]))
+
+
+def test_raw_feature_units_do_not_matter(data):
+    X, _ = data
+    units = np.array([1e-3, 1.0, 1e4, 1.0, 250.0, 1.0])
+    scaled = AutoencoderOutlierDetector(**FAST).fit(X)
+    raw = AutoencoderOutlierDetector(**FAST).fit(X * units)
+    assert_allclose(raw.score_samples(X * units), scaled.score_samples(X), rtol=1e-3, atol=1e-3)
+
+
+def test_scale_can_be_switched_off(data):
+    X, is_outlier = data
+    detector = AutoencoderOutlierDetector(scale=False, clip=None, **FAST).fit(X)
+    assert_array_equal(detector.center_, 0.0)
+    assert_array_equal(detector.scale_, 1.0)
+    assert roc_auc_score(is_outlier, -detector.score_samples(X)) > 0.95
+
+
+def test_novelty_detection_on_new_rows(data):
+    X, is_outlier = data
+    detector = AutoencoderOutlierDetector(contamination=0.01, **FAST).fit(X[is_outlier == 0])
+    far = np.random.RandomState(2).uniform(-6, 6, size=(20, X.shape[1]))
+    assert np.mean(detector.predict(far) == -1) >= 0.9
+    assert np.mean(detector.predict(X[:N_INLIERS]) == 1) >= 0.95
+
+
+def test_feature_errors_point_at_the_odd_feature(data, fitted):
+    X, _ = data
+    row = X[:1].copy()
+    row[0, 2] += 30 * fitted.scale_[2]
+    errors = fitted.feature_errors(row)
+    assert errors.shape == (1, X.shape[1])
+    assert np.argmax(errors[0]) == 2
+    assert np.all(errors >= 0)
+
+
+def test_same_random_state_same_scores(data):
+    X, _ = data
+    first = AutoencoderOutlierDetector(**FAST).fit(X).score_samples(X)
+    second = AutoencoderOutlierDetector(**FAST).fit(X).score_samples(X)
+    assert_array_equal(first, second)
+    other = AutoencoderOutlierDetector(n_estimators=2, random_state=1).fit(X).score_samples(X)
+    assert not np.array_equal(first, other)
+
+
+def test_pickle_round_trip(data, fitted):
+    X, _ = data
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert_array_equal(restored.score_samples(X), fitted.score_samples(X))
+
+
+def test_members_use_subsamples_and_auto_sizes(data):
+    X, _ = data
+    detector = AutoencoderOutlierDetector(n_estimators=3, max_samples=100, random_state=0).fit(X)
+    assert detector.max_samples_ == 100
+    assert len(detector.estimators_) == 3
+    assert all(len(rows) == 100 for rows in detector.estimators_samples_)
+    member = detector.estimators_[0]
+    assert member.code_size == 3  # ceil(6 / 2)
+    assert member.hidden_layer_sizes == (12,)
+    # "auto" epochs make about 300 steps: 100 rows in batches of 64 is 2 steps an epoch.
+    assert_array_equal(detector.n_iter_, 150)
+
+
+def test_estimator_parameter_sets_the_members(data):
+    X, is_outlier = data
+    template = AutoencoderTransformer(code_size=2, hidden_layer_sizes=(16, 8), max_iter=20)
+    detector = AutoencoderOutlierDetector(estimator=template, **FAST).fit(X)
+    assert all(member.hidden_layer_sizes == (16, 8) for member in detector.estimators_)
+    assert detector.estimators_[0].random_state != detector.estimators_[1].random_state
+    assert template.random_state is None  # the template itself is not touched
+    assert roc_auc_score(is_outlier, -detector.score_samples(X)) > 0.95
+
+
+def test_grid_search_with_a_labelled_validation_scorer(data):
+    X, is_outlier = data
+
+    def outlier_auc(estimator, X, y):
+        return roc_auc_score(y, -estimator.score_samples(X))
+
+    split = PredefinedSplit(np.where(np.arange(len(X)) % 3 == 0, 0, -1))
+    search = GridSearchCV(
+        AutoencoderOutlierDetector(**FAST),
+        {"n_neighbors": [5, 20]},
+        scoring=outlier_auc,
+        cv=split,
+    )
+    search.fit(X, is_outlier)
+    assert search.best_score_ > 0.9
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"contamination": 0.6}, "contamination"),
+        ({"contamination": 0.0}, "contamination"),
+        ({"n_estimators": 0}, "n_estimators"),
+        ({"clip": -1.0}, "clip"),
+        ({"estimator": "mlp"}, "estimator"),
+    ],
+)
+def test_invalid_parameters(data, params, match):
+    X, _ = data
+    with pytest.raises(ValueError, match=match):
+        AutoencoderOutlierDetector(**params).fit(X)
+
+
+def test_bad_input_is_a_clear_error_and_leaves_the_model_alone(data, fitted):
+    X, _ = data
+    detector = AutoencoderOutlierDetector(**FAST).fit(X)
+    before = detector.score_samples(X)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        detector.fit(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        detector.score_samples(bad)
+    with pytest.raises(ValueError, match="features"):
+        detector.predict(X[:, :3])
+    with pytest.raises(ValueError, match="0 sample"):
+        detector.fit(X[:0])
+    assert_array_equal(detector.score_samples(X), before)
+
+
+def test_tiny_and_constant_data_work():
+    X = np.ones((3, 4))
+    detector = AutoencoderOutlierDetector(**FAST).fit(X)
+    assert np.all(np.isfinite(detector.score_samples(X)))
+    assert detector.estimators_[0].code_size == 2
