@@ -54,7 +54,7 @@ def bare_torch_loop(X, hidden, code_size, output_activation, batch_size, epochs,
         for start in range(0, len(data), batch_size):
             batch = data.index_select(0, order[start : start + batch_size])
             optimizer.zero_grad()
-            loss = criterion(model(batch), batch)
+            loss = criterion(model(batch)[0], batch)
             loss.backward()
             optimizer.step()
             total += loss.detach() * len(batch)
@@ -73,7 +73,7 @@ def torch_dataloader_loop(X, hidden, code_size, output_activation, batch_size, e
         for (batch,) in loader:
             batch = batch.to(device)
             optimizer.zero_grad()
-            loss = criterion(model(batch), batch)
+            loss = criterion(model(batch)[0], batch)
             loss.backward()
             optimizer.step()
 

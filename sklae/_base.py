@@ -23,8 +23,17 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from torch import nn
 
-from ._networks import ACTIVATIONS, LOSSES, MLPAutoencoder, ReconstructionLoss
+from ._networks import (
+    ACTIVATIONS,
+    LOSSES,
+    Autoencoder,
+    AutoencoderObjective,
+    ReconstructionLoss,
+    conv_encoder_decoder,
+    mlp_encoder_decoder,
+)
 from ._training import (
     EVALUATION_BATCH_SIZE,
     AutoencoderNet,
@@ -87,8 +96,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "code_size": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "code_activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions({"auto", "identity", "sigmoid"})],
         "loss": [StrOptions(set(LOSSES))],
+        "sparsity": [Interval(Real, 0, None, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither"), None],
+        "contractive": [Interval(Real, 0, None, closed="left")],
+        "image_shape": ["array-like", None],
+        "conv_channels": ["array-like"],
+        "encoder": [nn.Module, None],
+        "decoder": [nn.Module, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -110,8 +127,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         *,
         hidden_layer_sizes=(128, 64),
         activation="relu",
+        code_activation="identity",
         output_activation="auto",
         loss="mse",
+        sparsity=0.0,
+        sparsity_target=None,
+        contractive=0.0,
+        image_shape=None,
+        conv_channels=(32, 64),
+        encoder=None,
+        decoder=None,
         max_iter=200,
         batch_size="auto",
         learning_rate_init=1e-3,
@@ -129,8 +154,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.code_size = code_size
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.code_activation = code_activation
         self.output_activation = output_activation
         self.loss = loss
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
+        self.contractive = contractive
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
+        self.encoder = encoder
+        self.decoder = decoder
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -148,13 +181,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------------ building
 
     def _hidden_widths(self):
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if any(not isinstance(size, Integral) or size < 1 for size in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}"
-            )
-        return sizes
+        if not isinstance(self.hidden_layer_sizes, Integral) and not len(self.hidden_layer_sizes):
+            return ()
+        return self._positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     def _resolved_output_activation(self):
         if self.output_activation == "auto":
@@ -166,19 +195,102 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         return self.output_activation
 
-    def _make_module(self, n_features):
-        """The untrained torch module for ``n_features`` input columns."""
-        return MLPAutoencoder(
+    @staticmethod
+    def _positive_ints(value, name, lengths=None):
+        values = (value,) if isinstance(value, Integral) else tuple(value)
+        if any(not isinstance(v, Integral) or v < 1 for v in values) or (
+            lengths is not None and len(values) not in lengths
+        ):
+            count = f"{' or '.join(map(str, lengths))} " if lengths else ""
+            raise ValueError(f"{name} must hold {count}positive integers, got {value!r}")
+        return tuple(int(v) for v in values)
+
+    def _check_variant_parameters(self, n_features):
+        """Errors for parameter combinations that cannot work, named and explained."""
+        if self.sparsity_target is not None and self.code_activation != "logistic":
+            raise ValueError(
+                "sparsity_target is a target activation rate in (0, 1), so it needs codes in "
+                "(0, 1): set code_activation='logistic', or sparsity_target=None for an L1 "
+                "penalty."
+            )
+        if (self.encoder is None) != (self.decoder is None):
+            raise ValueError("encoder and decoder must be given together, or neither.")
+        if self.encoder is not None and self.image_shape is not None:
+            raise ValueError(
+                "image_shape builds a convolutional network; it cannot be combined with a "
+                "custom encoder and decoder."
+            )
+        if self.image_shape is not None:
+            shape = self._positive_ints(self.image_shape, "image_shape", lengths=(2, 3))
+            if int(np.prod(shape)) != n_features:
+                raise ValueError(
+                    f"image_shape={shape} describes {int(np.prod(shape))} values per row, but "
+                    f"X has {n_features} features."
+                )
+            self._positive_ints(self.conv_channels, "conv_channels")
+
+    def _encoder_decoder(self, n_features, encoder_outputs):
+        """Untrained encoder and decoder, the encoder with ``encoder_outputs`` outputs."""
+        if self.encoder is not None:
+            # Copies: the parameter keeps the user's (possibly pretrained) weights
+            # untouched, so clone and grid search start every fit from them.
+            return copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
+        if self.image_shape is not None:
+            return conv_encoder_decoder(
+                self._positive_ints(self.image_shape, "image_shape"),
+                self.code_size,
+                self._positive_ints(self.conv_channels, "conv_channels"),
+                self.activation,
+                self.code_activation,
+                encoder_outputs,
+            )
+        return mlp_encoder_decoder(
             n_features,
             self.code_size,
-            hidden_layer_sizes=self._hidden_widths(),
-            activation=self.activation,
-            output_activation=self._resolved_output_activation(),
+            self._hidden_widths(),
+            self.activation,
+            self.code_activation,
+            encoder_outputs,
         )
 
+    def _make_module(self, n_features):
+        """The untrained torch module for ``n_features`` input columns."""
+        encoder, decoder = self._encoder_decoder(n_features, self.code_size)
+        return Autoencoder(encoder, decoder, self._resolved_output_activation())
+
     def _make_criterion(self):
-        """The training loss, a torch module called as ``criterion(output, target)``."""
-        return ReconstructionLoss(self.loss, self._resolved_output_activation())
+        """The training objective, called as ``criterion(outputs, target, inputs, module)``."""
+        return AutoencoderObjective(
+            ReconstructionLoss(self.loss, self._resolved_output_activation()),
+            sparsity=self.sparsity,
+            sparsity_target=self.sparsity_target,
+            contractive=self.contractive,
+        )
+
+    @staticmethod
+    def _code_width(module, n_features):
+        """Width of ``module``'s codes, checking that it round-trips a row."""
+        probe = torch.zeros(2, n_features)
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                code = module.encode(probe)
+                reconstruction = module.decode(code)
+        except Exception as error:
+            raise ValueError(
+                f"The network cannot encode and decode rows of {n_features} features: {error}"
+            ) from error
+        finally:
+            module.train(was_training)
+        if code.ndim != 2:
+            raise ValueError(f"The encoder must output 2-D codes, got shape {tuple(code.shape)}.")
+        if tuple(reconstruction.shape) != (2, n_features):
+            raise ValueError(
+                f"The decoder must output rows of {n_features} features, got shape "
+                f"{tuple(reconstruction.shape)} for 2 rows."
+            )
+        return int(code.shape[1])
 
     def _make_net(self, n_features, device, seeds):
         init_seed, split_seed, shuffle_seed = seeds
@@ -187,6 +299,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             module = self._make_module(n_features)
+        code_width = self._code_width(module, n_features)
         callbacks = [
             ("divergence_guard", DivergenceGuard(self.learning_rate_init)),
             (
@@ -220,7 +333,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             device=device,
             random_seed=shuffle_seed,
         )
-        return net.initialize()
+        return net.initialize(), code_width
 
     # ------------------------------------------------------------------ fitting
 
@@ -285,6 +398,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         )
         self._resolved_output_activation()
         self._hidden_widths()
+        self._check_variant_parameters(X.shape[1])
         check_unit_interval(X, self.loss)
         if self.early_stopping and not incremental and X.shape[0] < 2:
             raise ValueError(
@@ -298,7 +412,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             device = resolve_device(self.device)
             rng = check_random_state(self.random_state)
             seeds = rng.randint(np.iinfo(np.int32).max, size=3)
-            net = self._make_net(X.shape[1], device, seeds)
+            net, self.code_size_ = self._make_net(X.shape[1], device, seeds)
 
         data = self._row_data(X, net.device)
         net.batch_size = (
@@ -310,6 +424,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             net.train_split = None
         elif not isinstance(net.train_split, RandomRowSplit):
             net.train_split = RandomRowSplit(self.validation_fraction, int(net.random_seed))
+        stopper = dict(net.callbacks_)["stopper"]
+        # Without a validation split (partial_fit, or early_stopping switched off
+        # for a warm start) there is no validation loss to watch.
+        stopper.monitor = "valid_loss" if use_validation else "train_loss"
+        stopper.load_best = use_validation
         epochs = 1 if incremental else self.max_iter
 
         epochs_before = len(net.history)
@@ -321,7 +440,6 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         self.net_ = net
         self._set_fitted_attributes(use_validation)
-        stopper = dict(net.callbacks_)["stopper"]
         if epochs_run < epochs and not stopper.stopped_:
             restored = " (the weights of the best validation epoch were restored)"
             warnings.warn(
@@ -369,7 +487,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     @property
     def _n_features_out(self):
         check_is_fitted(self)
-        return self.code_size
+        return self.code_size_
 
     def _validate_input(self, X):
         check_is_fitted(self)
@@ -408,6 +526,52 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         dense = X.toarray() if sparse.issparse(X) else X
         difference = np.asarray(dense, dtype=np.float64) - reconstruction
         return np.mean(difference * difference, axis=1)
+
+    def get_layer_outputs(self, X, layers=None):
+        """Each layer's representation of ``X``, not only the code.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to pass through the network (encoder, then decoder).
+        layers : list of str or None, default=None
+            Names of layers, as in ``module_.named_modules()`` (for example
+            ``"encoder.0"``); None means every layer of the encoder and decoder.
+
+        Returns
+        -------
+        outputs : dict of str to ndarray
+            For each layer, its float32 output for every row, in network order.
+            Convolutional layers keep their ``(n_samples, channels, height,
+            width)`` shape.
+        """
+        X = self._validate_input(X)
+        module = self.net_.module_
+        available = {
+            name: layer
+            for name, layer in module.named_modules()
+            if name.startswith(("encoder.", "decoder.")) and not list(layer.children())
+        }
+        if layers is None:
+            layers = list(available)
+        unknown = [name for name in layers if name not in available]
+        if unknown:
+            raise ValueError(f"Unknown layers {unknown}; the network has {list(available)}.")
+        collected = {name: [] for name in layers}
+        hooks = [
+            available[name].register_forward_hook(
+                lambda _layer, _inputs, output, name=name: collected[name].append(
+                    output.detach().cpu().numpy()
+                )
+            )
+            for name in layers
+        ]
+        try:
+            self._reconstruct(X)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return {name: np.concatenate(parts) for name, parts in collected.items()}
 
     def transform(self, X):
         """Encode ``X``: the code of each row.

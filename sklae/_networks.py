@@ -1,9 +1,21 @@
-"""Torch networks for autoencoders.
+"""Torch networks and training objectives for autoencoders.
 
 This module depends on torch only: nothing here knows about scikit-learn, so the
 networks can be trained, exported or served without it.
+
+Every autoencoder module here has the same protocol:
+
+* ``encode(x)``: input rows -> codes (for a variational one, the posterior mean);
+* ``decode(code)``: codes -> reconstructions, output activation applied;
+* ``forward(x)``: a tuple ``(reconstruction_before_output_activation, code, ...)``
+  with whatever :class:`AutoencoderObjective` needs; a variational module adds
+  the posterior mean and log-variance.
+
+Inputs and outputs are flat rows (the scikit-learn shape) even for
+convolutional networks, which reshape internally.
 """
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -43,39 +55,98 @@ def make_mlp(widths: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class MLPAutoencoder(nn.Module):
-    """Fully connected autoencoder whose decoder mirrors its encoder.
+def with_code_activation(encoder: nn.Sequential, code_activation: str) -> nn.Sequential:
+    """``encoder`` followed by ``code_activation`` (nothing added for identity)."""
+    if code_activation != "identity":
+        encoder.append(ACTIVATIONS[code_activation]())
+    return encoder
+
+
+def mlp_encoder_decoder(
+    n_features,
+    code_size,
+    hidden_layer_sizes=(),
+    activation="relu",
+    code_activation="identity",
+    encoder_outputs=None,
+):
+    """Fully connected encoder and mirrored decoder.
+
+    ``encoder_outputs`` (default ``code_size``) is the encoder's output width; a
+    variational encoder outputs ``2 * code_size`` (means and log-variances).
+    """
+    widths = [int(n_features), *map(int, hidden_layer_sizes)]
+    encoder = make_mlp([*widths, int(encoder_outputs or code_size)], activation)
+    decoder = make_mlp([int(code_size), *widths[::-1]], activation)
+    return with_code_activation(encoder, code_activation), decoder
+
+
+def conv_encoder_decoder(
+    image_shape,
+    code_size,
+    channels=(32, 64),
+    activation="relu",
+    code_activation="identity",
+    encoder_outputs=None,
+):
+    """Convolutional encoder (stride-2 convolutions) and decoder (upsampling + convolutions).
+
+    ``image_shape`` is ``(height, width)`` or ``(channels, height, width)``; rows
+    are images flattened in C order. Each encoder stage halves the height and
+    width (rounding up); each decoder stage upsamples back to the exact size of
+    the matching encoder stage, so odd sizes such as 7 x 7 round-trip.
+    """
+    if len(image_shape) == 2:
+        image_shape = (1, *image_shape)
+    n_channels, height, width = map(int, image_shape)
+    sizes = [(height, width)]
+    for _ in channels:
+        sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
+    stage_channels = [n_channels, *map(int, channels)]
+    flat_width = stage_channels[-1] * sizes[-1][0] * sizes[-1][1]
+
+    encoder_layers: list[nn.Module] = [nn.Unflatten(1, (n_channels, height, width))]
+    for n_in, n_out in zip(stage_channels[:-1], stage_channels[1:]):
+        encoder_layers.append(nn.Conv2d(n_in, n_out, 3, stride=2, padding=1))
+        encoder_layers.append(ACTIVATIONS[activation]())
+    encoder_layers += [nn.Flatten(), nn.Linear(flat_width, int(encoder_outputs or code_size))]
+    encoder = with_code_activation(nn.Sequential(*encoder_layers), code_activation)
+
+    decoder_layers: list[nn.Module] = [
+        nn.Linear(int(code_size), flat_width),
+        ACTIVATIONS[activation](),
+        nn.Unflatten(1, (stage_channels[-1], *sizes[-1])),
+    ]
+    for stage in reversed(range(len(channels))):
+        decoder_layers += [
+            nn.Upsample(size=sizes[stage], mode="nearest"),
+            nn.Conv2d(stage_channels[stage + 1], stage_channels[stage], 3, padding=1),
+        ]
+        if stage > 0:
+            decoder_layers.append(ACTIVATIONS[activation]())
+    decoder_layers.append(nn.Flatten())
+    return encoder, nn.Sequential(*decoder_layers)
+
+
+class Autoencoder(nn.Module):
+    """A deterministic autoencoder made of any encoder and decoder.
 
     Parameters
     ----------
-    n_features : int
-        Width of the input (and of the reconstruction).
-    code_size : int
-        Width of the code layer. The code is linear (no activation), like the
-        scores of PCA.
-    hidden_layer_sizes : sequence of int
-        Encoder widths between the input and the code; the decoder uses them in
-        reverse order.
-    activation : str
-        Name of the activation between hidden layers, a key of ``ACTIVATIONS``.
+    encoder : torch.nn.Module
+        Maps a batch of rows ``(n, n_features)`` to codes ``(n, code_size)``.
+    decoder : torch.nn.Module
+        Maps codes back to rows, before the output activation.
     output_activation : {"identity", "sigmoid"}
         Squashing applied by :meth:`decode`. :meth:`forward` returns the
         reconstruction *before* it, so that a loss can fuse the two (binary
         cross-entropy on logits is stable where ``log(sigmoid(x))`` is not).
     """
 
-    def __init__(
-        self,
-        n_features: int,
-        code_size: int,
-        hidden_layer_sizes: Sequence[int] = (),
-        activation: str = "relu",
-        output_activation: str = "identity",
-    ):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, output_activation="identity"):
         super().__init__()
-        widths = [int(n_features), *map(int, hidden_layer_sizes), int(code_size)]
-        self.encoder = make_mlp(widths, activation)
-        self.decoder = make_mlp(widths[::-1], activation)
+        self.encoder = encoder
+        self.decoder = decoder
         self.output_activation = OUTPUT_ACTIVATIONS[output_activation]()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,9 +157,137 @@ class MLPAutoencoder(nn.Module):
         """Map codes to reconstructions in the input space."""
         return self.output_activation(self.decoder(code))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstruction of ``x`` before the output activation."""
-        return self.decoder(self.encoder(x))
+    def forward(self, x: torch.Tensor):
+        """``(reconstruction before the output activation, code)``."""
+        code = self.encoder(x)
+        return self.decoder(code), code
+
+    def jacobian_penalty(self, inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """Mean over rows of the squared Frobenius norm of d code / d input.
+
+        Closed form when the encoder is one linear layer, optionally followed by
+        a sigmoid (the contractive autoencoder of Rifai et al., 2011); autograd,
+        one backward pass per code unit, otherwise.
+        """
+        layers = list(self.encoder) if isinstance(self.encoder, nn.Sequential) else []
+        if len(layers) in (1, 2) and isinstance(layers[0], nn.Linear):
+            row_norms = layers[0].weight.pow(2).sum(dim=1)
+            if len(layers) == 1:
+                return row_norms.sum()
+            if isinstance(layers[1], nn.Sigmoid):
+                slope = code * (1 - code)
+                return (slope.pow(2) * row_norms).sum(dim=1).mean()
+        return autograd_jacobian_penalty(inputs, code)
+
+
+class MLPAutoencoder(Autoencoder):
+    """Fully connected autoencoder whose decoder mirrors its encoder.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input (and of the reconstruction).
+    code_size : int
+        Width of the code layer.
+    hidden_layer_sizes : sequence of int
+        Encoder widths between the input and the code; the decoder uses them in
+        reverse order.
+    activation : str
+        Activation between hidden layers, a key of ``ACTIVATIONS``.
+    output_activation : {"identity", "sigmoid"}
+        See :class:`Autoencoder`.
+    code_activation : str
+        Activation applied to the code, a key of ``ACTIVATIONS``; ``"identity"``
+        keeps codes linear, like the scores of PCA.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        code_size: int,
+        hidden_layer_sizes: Sequence[int] = (),
+        activation: str = "relu",
+        output_activation: str = "identity",
+        code_activation: str = "identity",
+    ):
+        encoder, decoder = mlp_encoder_decoder(
+            n_features, code_size, hidden_layer_sizes, activation, code_activation
+        )
+        super().__init__(encoder, decoder, output_activation)
+
+
+class VariationalAutoencoderNetwork(Autoencoder):
+    """Variational autoencoder (Kingma & Welling, 2014) with a Gaussian posterior.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Maps rows to ``2 * code_size`` values: posterior means, then log-variances.
+    decoder : torch.nn.Module
+        Maps codes back to rows, before the output activation.
+    output_activation : {"identity", "sigmoid"}
+        See :class:`Autoencoder`.
+
+    In training mode :meth:`forward` samples the code with the
+    reparameterisation trick, drawing from torch's current random state; in
+    evaluation mode the code is the posterior mean, so outputs are deterministic.
+    """
+
+    def posterior(self, x: torch.Tensor):
+        """Posterior means and log-variances of the codes of ``x``."""
+        mean, log_variance = self.encoder(x).chunk(2, dim=1)
+        return mean, log_variance
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean of the code of each row."""
+        return self.posterior(x)[0]
+
+    def forward(self, x: torch.Tensor):
+        """``(reconstruction before the output activation, code, mean, log-variance)``."""
+        mean, log_variance = self.posterior(x)
+        code = mean
+        if self.training:
+            code = mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
+        return self.decoder(code), code, mean, log_variance
+
+    def jacobian_penalty(self, inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return autograd_jacobian_penalty(inputs, code)
+
+
+def autograd_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of ``||d code / d input||_F^2`` by autograd.
+
+    Rows are independent, so the gradient of a code unit summed over the batch
+    gives every row's gradient at once: one backward pass per code unit.
+    """
+    total = torch.zeros(code.shape[0], device=code.device, dtype=code.dtype)
+    for unit in range(code.shape[1]):
+        (gradient,) = torch.autograd.grad(code[:, unit].sum(), inputs, create_graph=True)
+        total = total + gradient.flatten(1).pow(2).sum(dim=1)
+    return total.mean()
+
+
+def sparsity_penalty(code: torch.Tensor, target_rate=None) -> torch.Tensor:
+    """Activity penalty on codes.
+
+    With ``target_rate`` None, the mean absolute activation (an L1 penalty).
+    Otherwise the KL divergence between Bernoulli distributions of rate
+    ``target_rate`` and of each unit's mean activation over the batch (codes must
+    lie in (0, 1), e.g. after a sigmoid), averaged over units.
+    """
+    if target_rate is None:
+        return code.abs().mean()
+    rate = code.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    target = torch.as_tensor(target_rate, dtype=code.dtype, device=code.device)
+    divergence = target * torch.log(target / rate) + (1 - target) * torch.log(
+        (1 - target) / (1 - rate)
+    )
+    return divergence.mean()
+
+
+def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """KL divergence of N(mean, exp(log_variance)) from N(0, I), per row."""
+    return 0.5 * (mean.pow(2) + log_variance.exp() - 1 - log_variance).sum(dim=1)
 
 
 class ReconstructionLoss(nn.Module):
@@ -97,15 +296,17 @@ class ReconstructionLoss(nn.Module):
     Parameters
     ----------
     loss : {"mse", "l1", "bce"}
-        Mean squared error, mean absolute error, or binary cross-entropy. Each is
-        averaged over every entry of the batch, so values do not depend on the
-        batch size or on the number of features.
+        Mean squared error, mean absolute error, or binary cross-entropy.
     output_activation : {"identity", "sigmoid"}
         The squashing the decoder applies at prediction time; it is applied here
         to the pre-activation before ``mse`` and ``l1``, and fused into ``bce``.
+    reduction : {"mean", "row_sum"}
+        ``"mean"`` averages over every entry, so values do not depend on the batch
+        size or on the number of features; ``"row_sum"`` sums over features and
+        averages over rows (the per-sample log-likelihood term of a VAE).
     """
 
-    def __init__(self, loss: str = "mse", output_activation: str = "identity"):
+    def __init__(self, loss: str = "mse", output_activation: str = "identity", reduction="mean"):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -113,13 +314,72 @@ class ReconstructionLoss(nn.Module):
             raise ValueError("loss='bce' needs output_activation='sigmoid'")
         self.loss = loss
         self.output_activation = output_activation
+        self.reduction = reduction
 
-    def forward(self, pre_activation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_entry(self, pre_activation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of every entry, unreduced."""
         if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(pre_activation, target)
+            return F.binary_cross_entropy_with_logits(pre_activation, target, reduction="none")
         output = pre_activation
         if self.output_activation == "sigmoid":
             output = torch.sigmoid(pre_activation)
         if self.loss == "mse":
-            return F.mse_loss(output, target)
-        return F.l1_loss(output, target)
+            return F.mse_loss(output, target, reduction="none")
+        return F.l1_loss(output, target, reduction="none")
+
+    def forward(self, pre_activation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        entries = self.per_entry(pre_activation, target)
+        if self.reduction == "row_sum":
+            return entries.sum(dim=1).mean()
+        return entries.mean()
+
+
+class AutoencoderObjective(nn.Module):
+    """Training objective: reconstruction loss plus optional regularisers.
+
+    Parameters
+    ----------
+    reconstruction : ReconstructionLoss
+    sparsity : float
+        Weight of :func:`sparsity_penalty` on the codes (sparse autoencoder).
+    sparsity_target : float or None
+        Target activation rate for the KL form of the sparsity penalty.
+    contractive : float
+        Weight of the encoder's squared Jacobian norm (contractive autoencoder).
+        Computed only where gradients are on (training), since it needs them.
+    kl_weight : float
+        Weight (``beta``) of the KL term of a variational module's outputs.
+
+    Called as ``objective(outputs, target, inputs, module)`` where ``outputs`` is
+    the module's :meth:`forward` tuple.
+    """
+
+    def __init__(
+        self, reconstruction, sparsity=0.0, sparsity_target=None, contractive=0.0, kl_weight=1.0
+    ):
+        super().__init__()
+        self.reconstruction = reconstruction
+        self.sparsity = float(sparsity)
+        self.sparsity_target = sparsity_target
+        self.contractive = float(contractive)
+        self.kl_weight = float(kl_weight)
+
+    @property
+    def needs_input_gradient(self):
+        return self.contractive > 0
+
+    def forward(self, outputs, target, inputs=None, module=None):
+        reconstruction, code, *posterior = outputs
+        if posterior:
+            # Penalise the posterior mean, not the sampled code, whose noise
+            # carries no information about the input.
+            code = posterior[0]
+        loss = self.reconstruction(reconstruction, target)
+        if self.sparsity:
+            loss = loss + self.sparsity * sparsity_penalty(code, self.sparsity_target)
+        if self.contractive and inputs is not None and inputs.requires_grad:
+            loss = loss + self.contractive * module.jacobian_penalty(inputs, code)
+        if posterior:
+            mean, log_variance = posterior
+            loss = loss + self.kl_weight * gaussian_kl(mean, log_variance).mean()
+        return loss

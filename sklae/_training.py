@@ -18,6 +18,7 @@ from scipy import sparse
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 
+from ._networks import AutoencoderObjective
 from .exceptions import TrainingDivergedError
 
 # Validation and prediction need no gradients, so they run in larger batches;
@@ -133,6 +134,15 @@ def epoch_seed(base_seed, epoch):
     return np.random.SeedSequence([int(base_seed), int(epoch)]).generate_state(1)[0]
 
 
+def noise_seed(base_seed, epoch):
+    """Seed of torch's random state for a training run starting at pass ``epoch``.
+
+    It seeds what modules draw themselves (a variational code's noise, dropout),
+    distinct from the shuffling seed of the same pass.
+    """
+    return np.random.SeedSequence([int(base_seed), int(epoch), 2]).generate_state(1)[0]
+
+
 class ImprovementStopper(EarlyStopping):
     """skorch's ``EarlyStopping`` that remembers whether it stopped the training.
 
@@ -183,6 +193,16 @@ class AutoencoderNet(NeuralNet):
         super().__init__(*args, **kwargs)
         self.random_seed = random_seed
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        # Random draws inside the module come from torch's global state: seed it
+        # from this net's seed inside fork_rng, so that training is reproducible
+        # and the caller's random state is left as it was.
+        device = torch.device(self.device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(noise_seed(self.random_seed, len(self.history))))
+            return super().partial_fit(X, y, classes, **fit_params)
+
     def get_dataset(self, X, y=None):
         if isinstance(X, RowData):
             return X
@@ -201,9 +221,17 @@ class AutoencoderNet(NeuralNet):
         return RowBatches(dataset, max(self.batch_size, EVALUATION_BATCH_SIZE), self.device)
 
     def infer(self, x, **fit_params):
+        if torch.is_grad_enabled() and getattr(self.criterion_, "needs_input_gradient", False):
+            # The contractive penalty differentiates the code with respect to the
+            # input; in place, because get_loss receives this same tensor.
+            x.requires_grad_(True)
         return self.module_(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if isinstance(self.criterion_, AutoencoderObjective):
+            return self.criterion_(y_pred, y_true, X, self.module_)
+        if isinstance(y_pred, tuple):
+            y_pred = y_pred[0]
         return self.criterion_(y_pred, y_true)
 
     def _set_training(self, training=True):
@@ -211,3 +239,200 @@ class AutoencoderNet(NeuralNet):
         # time is measurable per-step overhead for small networks.
         if self.module_.training != training or self.criterion_.training != training:
             super()._set_training(training)
+
+
+# ---------------------------------------------------------------------- denoising
+#
+# A denoising autoencoder trains on corrupted inputs against clean targets. The
+# corruption is drawn afresh for every mini-batch of every epoch, from a generator
+# seeded per epoch, so training is reproducible and never touches torch's global
+# random state.
+
+NOISE_KINDS = ("gaussian", "masking", "salt_and_pepper")
+
+# Validation rows are corrupted the same way in every epoch, so that validation
+# losses of different epochs compare; this pass number keys that fixed draw.
+VALIDATION_PASS = 2**31 - 1
+
+
+class Corruption:
+    """How to corrupt a mini-batch of rows.
+
+    Parameters
+    ----------
+    noise : {"gaussian", "masking", "salt_and_pepper"}
+        ``"gaussian"`` adds normal noise of standard deviation ``level``;
+        ``"masking"`` sets each entry to zero with probability ``level``;
+        ``"salt_and_pepper"`` sets each entry with probability ``level`` to its
+        feature's ``low`` or ``high`` value (each with probability ``level / 2``).
+    level : float
+        Standard deviation or probability, as above. Zero leaves batches intact.
+    low, high : torch.Tensor of shape (n_features,) or None
+        Per-feature values of pepper and salt; needed for ``"salt_and_pepper"``.
+    """
+
+    def __init__(self, noise, level, low=None, high=None):
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
+        if noise == "salt_and_pepper" and (low is None or high is None):
+            raise ValueError("noise='salt_and_pepper' needs the per-feature low and high values")
+        self.noise = noise
+        self.level = float(level)
+        self.low = low
+        self.high = high
+
+    def __call__(self, batch, generator):
+        """Corrupted copy of ``batch`` (a float tensor), drawn with ``generator``.
+
+        ``generator`` must live on ``batch``'s device.
+        """
+        if self.level == 0:
+            return batch
+        draw = torch.rand if self.noise != "gaussian" else torch.randn
+        noise = draw(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype)
+        if self.noise == "gaussian":
+            return batch + self.level * noise
+        if self.noise == "masking":
+            return batch.masked_fill(noise < self.level, 0.0)
+        low = self.low.to(batch.device, batch.dtype)
+        high = self.high.to(batch.device, batch.dtype)
+        corrupted = torch.where(noise < self.level / 2, low, batch)
+        return torch.where((noise >= self.level / 2) & (noise < self.level), high, corrupted)
+
+
+class DenoisingRows:
+    """Training rows of a denoising autoencoder: clean targets and their inputs.
+
+    Parameters
+    ----------
+    targets : RowData
+        The clean rows, which the network learns to output.
+    inputs : RowData or None
+        Given noisy versions of ``targets`` (same shape). ``None`` means the
+        inputs are made by applying ``corruption`` to the targets.
+    corruption : Corruption or None
+        Applied to the targets when ``inputs`` is None; ``None`` means no noise.
+    """
+
+    def __init__(self, targets, inputs=None, corruption=None):
+        if inputs is not None and inputs.values.shape != targets.values.shape:
+            raise ValueError(
+                f"inputs of shape {inputs.values.shape} do not match targets of shape "
+                f"{targets.values.shape}"
+            )
+        self.targets = targets
+        self.inputs = inputs
+        self.corruption = corruption
+
+    def __len__(self):
+        return len(self.targets)
+
+    def take(self, indices):
+        """The rows at ``indices`` (a 1-D integer numpy array) as new ``DenoisingRows``."""
+        inputs = None if self.inputs is None else self.inputs.take(indices)
+        return DenoisingRows(self.targets.take(indices), inputs, self.corruption)
+
+
+def _positions_for(data, positions):
+    """Row positions in the form ``data.batch`` takes, on the data's device."""
+    if isinstance(positions, slice) or data.is_sparse:
+        return positions
+    return positions.to(data.values.device)
+
+
+def pass_seeds(base_seed, pass_number):
+    """Seeds of the row order and of the corruption of one pass over the data.
+
+    The order seed equals :func:`epoch_seed`, so with zero noise a denoising net
+    sees its batches in the same order as an :class:`AutoencoderNet`.
+    """
+    corruption_seed = np.random.SeedSequence([int(base_seed), int(pass_number), 1])
+    return epoch_seed(base_seed, pass_number), corruption_seed.generate_state(1)[0]
+
+
+class DenoisingBatches:
+    """Iterable of ``(input, clean target)`` mini-batches over :class:`DenoisingRows`.
+
+    Parameters
+    ----------
+    rows : DenoisingRows
+    batch_size : int
+    device : str or torch.device
+    seeds_for_pass : callable
+        Returns ``(order_seed, corruption_seed)`` of the next pass (see
+        :func:`pass_seeds`); called once at the start of every pass.
+    shuffle : bool
+        Visit the rows in a fresh permutation each pass (training) or in order.
+    """
+
+    def __init__(self, rows, batch_size, device, seeds_for_pass, shuffle):
+        self.rows = rows
+        self.batch_size = int(batch_size)
+        self.device = device
+        self.seeds_for_pass = seeds_for_pass
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return math.ceil(len(self.rows) / self.batch_size)
+
+    def __iter__(self):
+        n_rows = len(self.rows)
+        order_seed, corruption_seed = self.seeds_for_pass()
+        order = None
+        if self.shuffle:
+            order = torch.randperm(n_rows, generator=torch.Generator().manual_seed(int(order_seed)))
+        noise_generator = torch.Generator(device=torch.device(self.device))
+        noise_generator.manual_seed(int(corruption_seed))
+        targets, inputs = self.rows.targets, self.rows.inputs
+        for start in range(0, n_rows, self.batch_size):
+            if order is None:
+                positions = slice(start, start + self.batch_size)
+            else:
+                positions = order[start : start + self.batch_size]
+            target = targets.batch(_positions_for(targets, positions), self.device)
+            if inputs is not None:
+                source = inputs.batch(_positions_for(inputs, positions), self.device)
+            elif self.rows.corruption is not None:
+                source = self.rows.corruption(target, noise_generator)
+            else:
+                source = target
+            yield source, target
+
+
+class DenoisingNet(AutoencoderNet):
+    """:class:`AutoencoderNet` that trains on corrupted inputs against clean targets.
+
+    ``fit``/``partial_fit`` take :class:`DenoisingRows`. Training inputs are
+    corrupted afresh in every epoch; validation inputs are corrupted with one
+    fixed draw, so the validation loss measures denoising and compares across
+    epochs. Any other data is handled as by :class:`AutoencoderNet`.
+    """
+
+    @classmethod
+    def from_net(cls, net):
+        """Initialised ``DenoisingNet`` with the parameters, module and callbacks of ``net``."""
+        return cls(**net.get_params(deep=False)).initialize()
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, DenoisingRows):
+            return X
+        return super().get_dataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        if not isinstance(dataset, DenoisingRows):
+            return super().get_iterator(dataset, training=training)
+        if training:
+            return DenoisingBatches(
+                dataset,
+                self.batch_size,
+                self.device,
+                seeds_for_pass=lambda: pass_seeds(self.random_seed, len(self.history)),
+                shuffle=True,
+            )
+        return DenoisingBatches(
+            dataset,
+            max(self.batch_size, EVALUATION_BATCH_SIZE),
+            self.device,
+            seeds_for_pass=lambda: pass_seeds(self.random_seed, VALIDATION_PASS),
+            shuffle=False,
+        )
