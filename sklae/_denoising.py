@@ -1,0 +1,467 @@
+"""DenoisingAutoencoder: learn to remove noise from rows."""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
+
+from ._base import ACCEPTED_SPARSE, FLOAT_DTYPES, BaseAutoencoder
+from ._training import NOISE_KINDS, Corruption, DenoisingNet, DenoisingRows
+
+# Noise kinds whose level is a probability.
+PROBABILITY_NOISES = ("masking", "salt_and_pepper")
+
+
+class DenoisingAutoencoder(BaseAutoencoder):
+    """Autoencoder trained to map corrupted rows back to clean ones.
+
+    In every epoch the training rows are corrupted afresh (Gaussian noise,
+    masking or salt-and-pepper, seeded by ``random_state``) and the network
+    learns to output the clean rows. :meth:`predict` then denoises new rows,
+    :meth:`transform` returns their codes and :meth:`inverse_transform` decodes
+    codes. When real noisy measurements with clean counterparts exist, pass the
+    clean rows as ``X_clean`` to :meth:`fit` and the network learns that mapping
+    instead.
+
+    Training runs on a :class:`skorch.NeuralNet` (fitted as ``net_``) with a fast
+    data path: mini-batches are contiguous tensor slices, shuffled and corrupted
+    every epoch without a per-sample Python loop.
+
+    Parameters
+    ----------
+    code_size : int, default=32
+        Width of the code (the number of output features of :meth:`transform`).
+        A denoiser needs a code wide enough for the clean signal; the noise
+        keeps it from learning the identity, so it may exceed the number of
+        input features.
+
+    hidden_layer_sizes : int or tuple of int, default=(256, 128)
+        Widths of the encoder's hidden layers, from input to code. The decoder
+        uses them in reverse order. ``()`` makes a single linear map each way.
+
+    activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
+            default="relu"
+        Activation between hidden layers.
+
+    code_activation : {"identity", "relu", "tanh", "logistic", "leaky_relu", "elu", "gelu"}, \
+            default="identity"
+        Activation of the code layer; ``"identity"`` keeps codes linear, like
+        the scores of PCA.
+
+    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
+        Applied to the decoder's output. ``"auto"`` means ``"sigmoid"`` for
+        ``loss="bce"`` and ``"identity"`` otherwise. ``"sigmoid"`` suits data
+        scaled to [0, 1], such as images: denoised pixels stay in range.
+
+    loss : {"mse", "l1", "bce"}, default="mse"
+        Loss between the network's output and the clean rows: mean squared
+        error, mean absolute error, or binary cross-entropy (for data in
+        [0, 1]; other data raises a ``ValueError``).
+
+    noise : {"gaussian", "masking", "salt_and_pepper"}, default="gaussian"
+        How training rows are corrupted. ``"gaussian"`` adds normal noise;
+        ``"masking"`` sets entries to zero; ``"salt_and_pepper"`` sets entries
+        to their feature's minimum or maximum in the training data (each half
+        of the time).
+
+    noise_level : float, default=0.1
+        Standard deviation of the Gaussian noise, in units of ``X``, or the
+        probability that an entry is masked or salted/peppered (then at most
+        1). Zero trains a plain autoencoder.
+
+    sparsity : float, default=0.0
+        Weight of a sparsity penalty on the codes, as in
+        :class:`AutoencoderTransformer`; 0 turns it off.
+
+    sparsity_target : float in (0, 1) or None, default=None
+        Target mean activation of each code unit (a KL penalty, needs
+        ``code_activation="logistic"``); None means an L1 penalty on the codes.
+
+    contractive : float, default=0.0
+        Weight of the contractive penalty (the squared Frobenius norm of the
+        encoder's Jacobian at the corrupted input); 0 turns it off.
+
+    image_shape : tuple of int or None, default=None
+        ``(height, width)`` or ``(channels, height, width)`` of the images that
+        the rows of ``X`` flatten; when given, the encoder and decoder are
+        convolutional, which suits image denoising.
+
+    conv_channels : tuple of int, default=(32, 64)
+        Channels of the convolutional encoder's layers (each halves the image
+        size); the decoder mirrors them. Used with ``image_shape``.
+
+    encoder, decoder : torch.nn.Module or None, default=None
+        A custom encoder and decoder, given together; copies are trained.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training data).
+
+    batch_size : int or "auto", default="auto"
+        Rows per mini-batch; ``"auto"`` means ``min(256, n_samples)``. A last,
+        shorter batch is trained too.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the Adam optimiser.
+
+    alpha : float, default=0.0
+        Strength of the L2 penalty on the weights (not the biases), applied as
+        the optimiser's weight decay.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when the
+        validation loss has not improved for ``n_iter_no_change`` epochs; the
+        weights of the best epoch are restored. The validation loss is a
+        denoising loss: held-out rows corrupted with one fixed draw (the same in
+        every epoch) against their clean versions. Without early stopping,
+        training stops when the training loss stops improving in the same way.
+
+    validation_fraction : float, default=0.1
+        Share of the rows held out for early stopping, in (0, 1).
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement by more than ``tol`` before stopping.
+
+    tol : float, default=1e-4
+        Relative improvement that counts: a loss counts as better when it is
+        below ``best * (1 - tol)``.
+
+    warm_start : bool, default=False
+        When True, a new call to :meth:`fit` continues from the fitted weights
+        instead of starting afresh.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split, the shuffling of
+        mini-batches and the corruption. An int gives identical results on CPU
+        from one fit to the next. The global torch random state is left
+        untouched.
+
+    verbose : int, default=0
+        With 1 or more, print a table of epoch, training loss, validation loss
+        and seconds per epoch, as skorch does.
+
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where to train and predict. ``"auto"`` picks a GPU when torch sees one.
+        Asking for ``"cuda"`` without one raises a ``ValueError``.
+
+    callbacks : list of skorch callbacks or None, default=None
+        Extra :mod:`skorch.callbacks` added to the training net. Each fit uses
+        copies.
+
+    Attributes
+    ----------
+    net_ : DenoisingNet
+        The trained skorch net; ``net_.history`` holds per-epoch records.
+
+    module_ : torch.nn.Module
+        The trained network, with ``encode`` and ``decode`` methods.
+
+    data_min_ : ndarray of shape (n_features_in_,)
+        Per-feature minimum of the training input (across all calls of
+        :meth:`partial_fit` and warm starts): the value of "pepper".
+
+    data_max_ : ndarray of shape (n_features_in_,)
+        Per-feature maximum of the training input: the value of "salt".
+
+    loss_curve_ : list of float
+        Training loss after each epoch (all epochs, across warm starts).
+
+    n_iter_ : int
+        Number of epochs trained.
+
+    best_loss_ : float or None
+        Lowest training loss, when ``early_stopping`` is False.
+
+    validation_scores_ : list of float or None
+        Negative validation loss after each epoch, when ``early_stopping`` is True.
+
+    best_validation_score_ : float or None
+        Highest validation score, when ``early_stopping`` is True.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    AutoencoderTransformer : The same network trained to reconstruct clean input.
+    sklearn.decomposition.KernelPCA : Denoising by kernel PCA's inverse transform.
+    sklearn.decomposition.PCA : Denoising by projection onto principal components.
+
+    Notes
+    -----
+    The network computes in float32. :meth:`predict`, :meth:`transform` and
+    :meth:`inverse_transform` return float32 for float32 input and float64
+    otherwise; sparse input gives dense output.
+
+    The noise is applied in the units of ``X``: scale ``X`` first (for example
+    with :class:`~sklearn.preprocessing.MinMaxScaler` in a pipeline) so that
+    one ``noise_level`` suits every feature.
+
+    With ``X_clean``, the given ``X`` is the network's input as it is: no
+    further noise is added, and ``noise`` and ``noise_level`` do not apply.
+    ``y`` is always ignored, so that class labels passed along by a
+    :class:`~sklearn.pipeline.Pipeline` cannot be mistaken for clean rows. With
+    metadata routing enabled, ``set_fit_request(X_clean=True)`` and
+    ``set_score_request(X_clean=True)`` let :class:`~sklearn.model_selection.GridSearchCV`
+    pass clean rows to both.
+
+    References
+    ----------
+    P. Vincent, H. Larochelle, Y. Bengio and P.-A. Manzagol, "Extracting and
+    composing robust features with denoising autoencoders", ICML 2008.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sklae import DenoisingAutoencoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X = X / 16.0
+    >>> X_noisy = X + np.random.default_rng(0).normal(scale=0.25, size=X.shape)
+    >>> denoiser = DenoisingAutoencoder(noise_level=0.25, max_iter=5, random_state=0)
+    >>> denoiser.fit(X)
+    DenoisingAutoencoder(max_iter=5, noise_level=0.25, random_state=0)
+    >>> X_denoised = denoiser.predict(X_noisy)
+    >>> X_denoised.shape
+    (1797, 64)
+    >>> bool(np.mean((X_denoised - X) ** 2) < np.mean((X_noisy - X) ** 2))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoder._parameter_constraints,
+        "noise": [StrOptions(set(NOISE_KINDS))],
+        "noise_level": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        code_size=32,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        code_activation="identity",
+        output_activation="auto",
+        loss="mse",
+        noise="gaussian",
+        noise_level=0.1,
+        sparsity=0.0,
+        sparsity_target=None,
+        contractive=0.0,
+        image_shape=None,
+        conv_channels=(32, 64),
+        encoder=None,
+        decoder=None,
+        max_iter=200,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        device="cpu",
+        callbacks=None,
+    ):
+        super().__init__(
+            code_size,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            code_activation=code_activation,
+            output_activation=output_activation,
+            loss=loss,
+            sparsity=sparsity,
+            sparsity_target=sparsity_target,
+            contractive=contractive,
+            image_shape=image_shape,
+            conv_channels=conv_channels,
+            encoder=encoder,
+            decoder=decoder,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            alpha=alpha,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+            device=device,
+            callbacks=callbacks,
+        )
+        self.noise = noise
+        self.noise_level = noise_level
+
+    # ------------------------------------------------------------------ fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, X_clean=None):
+        """Train the network to denoise ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training rows. Without ``X_clean`` they are taken as clean and
+            corrupted afresh in every epoch; with it, they are the noisy inputs.
+
+        y : None
+            Ignored; present for API consistency (a Pipeline passes labels here).
+
+        X_clean : {array-like, sparse matrix} of shape (n_samples, n_features), \
+                default=None
+            Clean versions of the rows of ``X``. When given, the network learns
+            to map each row of ``X`` to its clean row, and no noise is added.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, incremental=False, X_clean=X_clean)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, X_clean=None):
+        """Train for one more pass over ``X``, keeping what was learnt before.
+
+        The first call initialises the network. No validation split is made and
+        ``early_stopping`` does not apply.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The chunk of training rows (noisy inputs when ``X_clean`` is given).
+
+        y : None
+            Ignored; present for API consistency.
+
+        X_clean : {array-like, sparse matrix} of shape (n_samples, n_features), \
+                default=None
+            Clean versions of the rows of ``X``, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, incremental=True, X_clean=X_clean)
+
+    def _fit(self, X, incremental, X_clean=None):
+        # The base class builds the training data from X alone, in _row_data;
+        # the clean rows reach it through this attribute for the length of a fit.
+        self._pending_fit = {
+            "X_clean": X_clean,
+            "continuing": hasattr(self, "net_") and (incremental or self.warm_start),
+        }
+        try:
+            return super()._fit(X, incremental)
+        finally:
+            self.__dict__.pop("_pending_fit", None)
+
+    def _make_net(self, n_features, device, seeds):
+        net, code_width = super()._make_net(n_features, device, seeds)
+        return DenoisingNet.from_net(net), code_width
+
+    def _row_data(self, X, device):
+        if self.noise in PROBABILITY_NOISES and self.noise_level > 1:
+            raise ValueError(
+                f"noise_level is the probability of corrupting an entry for "
+                f"noise={self.noise!r}, so it must be in [0, 1]; got {self.noise_level!r}."
+            )
+        pending = self._pending_fit
+        self._update_data_range(X, pending["continuing"])
+        rows = super()._row_data(X, device)
+        if pending["X_clean"] is not None:
+            X_clean = self._check_clean_rows(pending["X_clean"], X, "fit")
+            return DenoisingRows(targets=super()._row_data(X_clean, device), inputs=rows)
+        corruption = Corruption(
+            self.noise,
+            self.noise_level,
+            low=torch.as_tensor(self.data_min_, dtype=torch.float32),
+            high=torch.as_tensor(self.data_max_, dtype=torch.float32),
+        )
+        return DenoisingRows(targets=rows, corruption=corruption)
+
+    def _update_data_range(self, X, continuing):
+        if sparse.issparse(X):
+            low = X.min(axis=0).toarray().ravel()
+            high = X.max(axis=0).toarray().ravel()
+        else:
+            low, high = X.min(axis=0), X.max(axis=0)
+        low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        if continuing and hasattr(self, "data_min_"):
+            low, high = np.minimum(low, self.data_min_), np.maximum(high, self.data_max_)
+        self.data_min_, self.data_max_ = low, high
+
+    def _check_clean_rows(self, X_clean, X, method):
+        X_clean = check_array(
+            X_clean, accept_sparse=ACCEPTED_SPARSE, dtype=FLOAT_DTYPES, input_name="X_clean"
+        )
+        if X_clean.shape != X.shape:
+            raise ValueError(
+                f"X_clean must have the shape of X in {method}: X has shape {X.shape}, "
+                f"X_clean has shape {X_clean.shape}."
+            )
+        return X_clean
+
+    # ------------------------------------------------------------------ inference
+
+    def predict(self, X):
+        """Denoise ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Noisy rows.
+
+        Returns
+        -------
+        X_denoised : ndarray of shape (n_samples, n_features)
+            The denoised rows, in the units of ``X``; float32 for float32 input
+            and float64 otherwise.
+        """
+        X = self._validate_input(X)
+        return self._reconstruct(X)
+
+    def score(self, X, y=None, X_clean=None):
+        """Negative mean squared error of the denoised ``X``.
+
+        Against ``X`` itself by default (how well clean rows pass through the
+        denoiser), or against ``X_clean`` when the clean versions of noisy rows
+        are known. Higher is better.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to denoise.
+
+        y : None
+            Ignored; present for API consistency.
+
+        X_clean : {array-like, sparse matrix} of shape (n_samples, n_features), \
+                default=None
+            Clean versions of the rows of ``X``.
+
+        Returns
+        -------
+        score : float
+            ``-mean((X_clean - predict(X)) ** 2)`` over every entry, with
+            ``X_clean = X`` when not given.
+        """
+        X = self._validate_input(X)
+        target = X if X_clean is None else self._check_clean_rows(X_clean, X, "score")
+        if sparse.issparse(target):
+            target = target.toarray()
+        difference = np.asarray(target, dtype=np.float64) - self._reconstruct(X)
+        return -float(np.mean(difference * difference))
