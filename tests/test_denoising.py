@@ -1,0 +1,391 @@
+"""Tests of DenoisingAutoencoder and of the denoising part of the training engine."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from sklae import AutoencoderTransformer, DenoisingAutoencoder
+from sklae._training import (
+    Corruption,
+    DenoisingBatches,
+    DenoisingRows,
+    RowData,
+    pass_seeds,
+)
+
+NOISE_STD = 0.25
+# Tiny, fast settings for behaviour that does not depend on training well.
+TINY = {
+    "code_size": 8,
+    "hidden_layer_sizes": (32,),
+    "max_iter": 10,
+    "batch_size": 32,
+    "learning_rate_init": 3e-3,
+    "random_state": 0,
+}
+# Settings that denoise digits well in a fraction of a second.
+DIGITS_DENOISER = {
+    "code_size": 32,
+    "hidden_layer_sizes": (128,),
+    "max_iter": 20,
+    "batch_size": 64,
+    "learning_rate_init": 3e-3,
+    "output_activation": "sigmoid",
+    "random_state": 0,
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    # Short fits on purpose: ConvergenceWarning is expected and not the subject here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Digits / 16, 75/25 split, Gaussian noise 0.25 on both (the kernel PCA example)."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    rng = np.random.RandomState(0)
+    X_test_noisy = X_test + rng.normal(scale=NOISE_STD, size=X_test.shape)
+    X_train_noisy = X_train + rng.normal(scale=NOISE_STD, size=X_train.shape)
+    return X_train, X_train_noisy, y_train, X_test, X_test_noisy, y_test
+
+
+def psnr(denoised, clean):
+    return 10 * np.log10(1.0 / np.mean((denoised - clean) ** 2))
+
+
+# ---------------------------------------------------------------------- engine
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_corruption_zero_level_leaves_batch_intact(noise):
+    batch = torch.rand(50, 7)
+    corruption = Corruption(noise, 0.0, low=torch.zeros(7), high=torch.ones(7))
+    assert torch.equal(corruption(batch, torch.Generator().manual_seed(0)), batch)
+
+
+def test_gaussian_corruption_has_the_requested_std():
+    batch = torch.full((400, 250), 0.5)
+    noisy = Corruption("gaussian", 0.3)(batch, torch.Generator().manual_seed(0))
+    difference = (noisy - batch).numpy()
+    assert abs(difference.mean()) < 0.005
+    assert abs(difference.std() - 0.3) < 0.005
+
+
+def test_masking_zeroes_the_requested_share_and_keeps_the_rest():
+    batch = torch.rand(400, 250) + 1.0  # no zeros before masking
+    noisy = Corruption("masking", 0.2)(batch, torch.Generator().manual_seed(0))
+    masked = noisy == 0
+    assert abs(masked.float().mean().item() - 0.2) < 0.005
+    assert torch.equal(noisy[~masked], batch[~masked])
+
+
+def test_salt_and_pepper_uses_each_features_extremes():
+    n_features = 250
+    low = torch.linspace(-3.0, -1.0, n_features)
+    high = torch.linspace(5.0, 9.0, n_features)
+    batch = torch.zeros(400, n_features)
+    noisy = Corruption("salt_and_pepper", 0.3, low=low, high=high)(
+        batch, torch.Generator().manual_seed(0)
+    )
+    pepper, salt = noisy == low, noisy == high
+    assert abs(pepper.float().mean().item() - 0.15) < 0.005
+    assert abs(salt.float().mean().item() - 0.15) < 0.005
+    assert torch.equal(noisy[~(pepper | salt)], batch[~(pepper | salt)])
+
+
+def test_salt_and_pepper_needs_extremes():
+    with pytest.raises(ValueError, match="low and high"):
+        Corruption("salt_and_pepper", 0.1)
+
+
+def _passes(batches, n_passes):
+    return [
+        [(source.clone(), target.clone()) for source, target in batches] for _ in range(n_passes)
+    ]
+
+
+def test_training_batches_are_corrupted_afresh_every_pass_with_clean_targets():
+    clean = torch.rand(30, 5)
+    rows = DenoisingRows(RowData(clean), corruption=Corruption("gaussian", 0.5))
+    pass_number = iter(range(100))
+    batches = DenoisingBatches(
+        rows, 8, "cpu", seeds_for_pass=lambda: pass_seeds(0, next(pass_number)), shuffle=True
+    )
+    first, second = _passes(batches, 2)
+    for passes in (first, second):
+        sources = torch.cat([source for source, _ in passes])
+        targets = torch.cat([target for _, target in passes])
+        assert sources.shape == clean.shape == targets.shape
+        assert not torch.allclose(sources, targets)
+        # Targets are the clean rows, each once, in a shuffled order.
+        assert torch.equal(targets[targets[:, 0].argsort()], clean[clean[:, 0].argsort()])
+    assert not torch.equal(first[0][0], second[0][0])
+
+    # The same pass numbers give the same corruption.
+    pass_number = iter(range(100))
+    again = _passes(batches, 1)[0]
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again))
+
+
+def test_validation_batches_are_corrupted_identically_every_pass():
+    clean = torch.rand(30, 5)
+    rows = DenoisingRows(RowData(clean), corruption=Corruption("masking", 0.5))
+    batches = DenoisingBatches(rows, 64, "cpu", lambda: pass_seeds(0, 12345), shuffle=False)
+    (first,), (second,) = _passes(batches, 2)
+    assert torch.equal(first[1], clean)  # in order, clean targets
+    assert torch.equal(first[0], second[0])
+    assert not torch.equal(first[0], clean)
+
+
+def test_given_pairs_are_served_as_they_are():
+    clean, noisy = torch.rand(20, 4), torch.rand(20, 4)
+    rows = DenoisingRows(RowData(clean), inputs=RowData(noisy))
+    batches = DenoisingBatches(rows, 64, "cpu", lambda: pass_seeds(0, 0), shuffle=False)
+    ((source, target),) = list(batches)
+    assert torch.equal(source, noisy)
+    assert torch.equal(target, clean)
+    taken = rows.take(np.array([3, 1]))
+    assert torch.equal(taken.inputs.values, noisy[[3, 1]])
+    assert torch.equal(taken.targets.values, clean[[3, 1]])
+
+
+# ---------------------------------------------------------------------- estimator
+
+
+def test_denoises_digits_better_than_the_noise_and_pca(digits):
+    X_train, X_train_noisy, _, X_test, X_test_noisy, _ = digits
+    pca = PCA(32, random_state=0).fit(X_train_noisy)
+    pca_psnr = psnr(pca.inverse_transform(pca.transform(X_test_noisy)), X_test)
+    # Fit on noisy rows only, as PCA is: no clean row is seen in training.
+    denoiser = DenoisingAutoencoder(noise_level=NOISE_STD, **DIGITS_DENOISER).fit(X_train_noisy)
+    denoised = denoiser.predict(X_test_noisy)
+    assert denoised.shape == X_test_noisy.shape
+    assert psnr(denoised, X_test) > pca_psnr + 1.0 > psnr(X_test_noisy, X_test) + 3.0
+
+
+def test_zero_noise_trains_exactly_like_the_plain_autoencoder(digits):
+    X = digits[0][:300]
+    denoiser = DenoisingAutoencoder(noise_level=0.0, **TINY).fit(X)
+    plain = AutoencoderTransformer(**TINY).fit(X)
+    assert_array_equal(denoiser.transform(X), plain.transform(X))
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "masking", "salt_and_pepper"])
+def test_same_random_state_same_result_and_global_torch_rng_untouched(digits, noise):
+    X = digits[0][:300]
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    first = DenoisingAutoencoder(noise=noise, noise_level=0.3, **TINY).fit(X).predict(X)
+    assert torch.equal(torch.rand(3), expected_draw)
+    second = DenoisingAutoencoder(noise=noise, noise_level=0.3, **TINY).fit(X).predict(X)
+    assert_array_equal(first, second)
+    other_seed = {**TINY, "random_state": 1}
+    third = DenoisingAutoencoder(noise=noise, noise_level=0.3, **other_seed).fit(X).predict(X)
+    assert not np.allclose(first, third)
+
+
+def test_noise_changes_training(digits):
+    X = digits[0][:300]
+    quiet = DenoisingAutoencoder(noise_level=0.0, **TINY).fit(X)
+    noisy = DenoisingAutoencoder(noise_level=0.5, **TINY).fit(X)
+    assert not np.allclose(quiet.predict(X), noisy.predict(X))
+    # Training on corrupted input is harder: the loss against the clean rows is higher.
+    assert noisy.loss_curve_[-1] > quiet.loss_curve_[-1]
+
+
+def test_learns_from_given_pairs_and_ignores_noise_parameters(digits):
+    X_train, X_train_noisy, _, X_test, X_test_noisy, _ = digits
+    params = DIGITS_DENOISER
+    paired = DenoisingAutoencoder(noise_level=0.0, **params).fit(X_train_noisy, X_clean=X_train)
+    assert psnr(paired.predict(X_test_noisy), X_test) > psnr(X_test_noisy, X_test) + 2.0
+    # Noisy inputs are used as given: the noise parameters change nothing.
+    other = DenoisingAutoencoder(noise="masking", noise_level=0.9, **params)
+    other.fit(X_train_noisy, X_clean=X_train)
+    assert_array_equal(paired.predict(X_test_noisy), other.predict(X_test_noisy))
+    # Clean rows are the target: the model differs from one fit to reproduce the noisy rows.
+    self_supervised = DenoisingAutoencoder(noise_level=0.0, **params).fit(X_train_noisy)
+    assert not np.allclose(paired.predict(X_test_noisy), self_supervised.predict(X_test_noisy))
+
+
+def test_labels_passed_as_y_are_ignored(digits):
+    X, _, y = digits[0][:300], None, digits[2][:300]
+    with_labels = DenoisingAutoencoder(**TINY).fit(X, y).predict(X)
+    without = DenoisingAutoencoder(**TINY).fit(X).predict(X)
+    assert_array_equal(with_labels, without)
+
+
+@pytest.mark.parametrize(
+    ("X_clean", "message"),
+    [
+        (np.zeros((299, 64)), r"X_clean must have the shape of X in fit.*\(300, 64\).*\(299, 64\)"),
+        (np.zeros((300, 63)), r"X_clean must have the shape of X in fit"),
+        (np.full((300, 64), np.nan), "X_clean"),
+    ],
+)
+def test_bad_clean_rows_raise_and_leave_the_fitted_model_unchanged(digits, X_clean, message):
+    X = digits[0][:300]
+    denoiser = DenoisingAutoencoder(**TINY).fit(X)
+    before = denoiser.predict(X)
+    with pytest.raises(ValueError, match=message):
+        denoiser.fit(X, X_clean=X_clean)
+    assert_array_equal(denoiser.predict(X), before)
+    assert not hasattr(denoiser, "_pending_fit")
+
+
+@pytest.mark.parametrize("noise", ["masking", "salt_and_pepper"])
+def test_probability_above_one_is_rejected(digits, noise):
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]; got 1.5"):
+        DenoisingAutoencoder(noise=noise, noise_level=1.5, **TINY).fit(digits[0][:50])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"noise": "poisson"}, "noise"), ({"noise_level": -0.1}, "noise_level")],
+)
+def test_invalid_noise_parameters(digits, params, message):
+    with pytest.raises(ValueError, match=message):
+        DenoisingAutoencoder(**params).fit(digits[0][:50])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_keeps_shape_and_dtype(digits, dtype):
+    X = digits[0][:200].astype(dtype)
+    denoiser = DenoisingAutoencoder(**TINY).fit(X)
+    denoised = denoiser.predict(X)
+    assert denoised.shape == X.shape
+    assert denoised.dtype == dtype
+    codes = denoiser.transform(X)
+    assert codes.shape == (200, TINY["code_size"])
+    assert_allclose(denoiser.inverse_transform(codes), denoised, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_keeps_the_units_of_the_data(digits):
+    X = digits[0][:300] * 4.0 - 2.0  # pixels in [-2, 2]
+    denoiser = DenoisingAutoencoder(noise_level=0.5, **TINY).fit(X)
+    denoised = denoiser.predict(X)
+    # In the units of X: spanning its range, and closer to each row than the mean row is.
+    assert denoised.min() < -1.5 < 1.5 < denoised.max()
+    assert np.mean((denoised - X) ** 2) < 0.75 * np.mean((X - X.mean(axis=0)) ** 2)
+
+
+def test_score_is_negative_mse_against_x_or_the_clean_rows(digits):
+    X_train, _, _, X_test, X_test_noisy, _ = digits
+    denoiser = DenoisingAutoencoder(**TINY).fit(X_train)
+    denoised = denoiser.predict(X_test_noisy)
+    assert denoiser.score(X_test_noisy) == pytest.approx(-np.mean((denoised - X_test_noisy) ** 2))
+    assert denoiser.score(X_test_noisy, X_clean=X_test) == pytest.approx(
+        -np.mean((denoised - X_test) ** 2)
+    )
+    with pytest.raises(ValueError, match="X_clean must have the shape of X in score"):
+        denoiser.score(X_test_noisy, X_clean=X_test[:10])
+
+
+def test_early_stopping_validates_on_corrupted_rows(digits):
+    X = digits[0][:400]
+    params = {**TINY, "max_iter": 4, "early_stopping": True}
+    noisy = DenoisingAutoencoder(noise_level=1.0, **params).fit(X)
+    quiet = DenoisingAutoencoder(noise_level=0.0, **params).fit(X)
+    assert len(noisy.validation_scores_) == noisy.n_iter_
+    # Heavy corruption of the held-out inputs makes the validation loss worse.
+    assert noisy.best_validation_score_ < quiet.best_validation_score_
+
+
+def test_partial_fit_tracks_the_feature_range_and_accepts_pairs(digits):
+    X_train, X_train_noisy = digits[0], digits[1]
+    denoiser = DenoisingAutoencoder(noise="salt_and_pepper", noise_level=0.2, **TINY)
+    denoiser.partial_fit(X_train[:100])
+    denoiser.partial_fit(X_train[100:300] * 2.0)
+    assert_allclose(
+        denoiser.data_max_, np.maximum(X_train[:100].max(0), 2 * X_train[100:300].max(0))
+    )
+    assert_allclose(
+        denoiser.data_min_, np.minimum(X_train[:100].min(0), 2 * X_train[100:300].min(0))
+    )
+    denoiser.partial_fit(X_train_noisy[:100], X_clean=X_train[:100])
+    assert denoiser.n_iter_ == 3
+    # A fresh fit forgets the earlier range.
+    denoiser.fit(X_train[:100])
+    assert_allclose(denoiser.data_max_, X_train[:100].max(0))
+
+
+def test_sparse_input(digits):
+    X = sparse.csr_matrix(digits[0][:200])
+    denoiser = DenoisingAutoencoder(noise="masking", noise_level=0.3, **TINY).fit(X)
+    denoised = denoiser.predict(X)
+    assert isinstance(denoised, np.ndarray)
+    assert denoised.shape == X.shape
+    dense = DenoisingAutoencoder(noise="masking", noise_level=0.3, **TINY).fit(X.toarray())
+    assert_allclose(dense.predict(X.toarray()), denoised, rtol=1e-5, atol=1e-6)
+
+
+def test_pickle_and_clone(digits):
+    X = digits[0][:200]
+    denoiser = DenoisingAutoencoder(noise="masking", noise_level=0.2, **TINY).fit(X)
+    restored = pickle.loads(pickle.dumps(denoiser))
+    assert_array_equal(restored.predict(X), denoiser.predict(X))
+    fresh = clone(denoiser)
+    assert fresh.get_params() == denoiser.get_params()
+    assert not hasattr(fresh, "net_")
+
+
+def test_pipeline_with_scaling_and_labels(digits):
+    X_train, _, y_train, X_test, X_test_noisy, y_test = digits
+    pipeline = Pipeline(
+        [("scale", StandardScaler()), ("denoise", DenoisingAutoencoder(**TINY))]
+    ).fit(X_train, y_train)
+    assert pipeline.predict(X_test_noisy).shape == X_test.shape
+    classifier = Pipeline(
+        [
+            ("scale", MinMaxScaler()),
+            ("denoise", DenoisingAutoencoder(**{**TINY, "code_size": 16})),
+            ("classify", LogisticRegression(max_iter=500)),
+        ]
+    ).fit(X_train, y_train)
+    assert classifier.score(X_test, y_test) > 0.7
+
+
+def test_grid_search_over_noise_level_scored_against_routed_clean_rows(digits):
+    # Fit self-supervised on the noisy rows, score the denoising against the clean ones.
+    X_train, X_train_noisy = digits[0], digits[1]
+    with config_context(enable_metadata_routing=True):
+        denoiser = (
+            DenoisingAutoencoder(**DIGITS_DENOISER)
+            .set_fit_request(X_clean=False)
+            .set_score_request(X_clean=True)
+        )
+        search = GridSearchCV(denoiser, {"noise_level": [0.0, 0.25]}, cv=2)
+        search.fit(X_train_noisy, X_clean=X_train)
+    scores = search.cv_results_["mean_test_score"]
+    # Minus the MSE against the clean rows, below the noise's own MSE of 0.25 ** 2.
+    assert np.all((scores > -(0.25**2)) & (scores < 0))
+    assert search.best_params_["noise_level"] == 0.25
+
+
+def test_grid_search_over_noise_level_self_supervised(digits):
+    X = digits[0][:600]
+    search = GridSearchCV(
+        DenoisingAutoencoder(**TINY), {"noise_level": [0.05, 0.5]}, cv=2, n_jobs=1
+    ).fit(X)
+    # Scored against X itself, light noise passes clean rows through best.
+    assert search.best_params_["noise_level"] == 0.05
