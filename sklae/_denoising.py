@@ -111,6 +111,12 @@ class DenoisingAutoencoder(BaseAutoencoder):
         Strength of the L2 penalty on the weights (not the biases), applied as
         the optimiser's weight decay.
 
+    max_grad_norm : float or None, default=None
+        Clip the L2 norm of all gradients together to this value before each
+        optimiser step (:func:`torch.nn.utils.clip_grad_norm_`), which keeps a
+        few extreme rows or a large learning rate from blowing the weights up.
+        None does not clip.
+
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when the
         validation loss has not improved for ``n_iter_no_change`` epochs; the
@@ -225,9 +231,11 @@ class DenoisingAutoencoder(BaseAutoencoder):
     >>> X, _ = load_digits(return_X_y=True)
     >>> X = X / 16.0
     >>> X_noisy = X + np.random.default_rng(0).normal(scale=0.25, size=X.shape)
-    >>> denoiser = DenoisingAutoencoder(noise_level=0.25, max_iter=5, random_state=0)
-    >>> denoiser.fit(X)
-    DenoisingAutoencoder(max_iter=5, noise_level=0.25, random_state=0)
+    >>> denoiser = DenoisingAutoencoder(
+    ...     noise_level=0.25, hidden_layer_sizes=(128,), batch_size=64,
+    ...     learning_rate_init=3e-3, max_iter=20, random_state=0,
+    ... )
+    >>> denoiser = denoiser.fit(X)
     >>> X_denoised = denoiser.predict(X_noisy)
     >>> X_denoised.shape
     (1797, 64)
@@ -263,6 +271,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         batch_size="auto",
         learning_rate_init=1e-3,
         alpha=0.0,
+        max_grad_norm=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -291,6 +300,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
             alpha=alpha,
+            max_grad_norm=max_grad_norm,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
