@@ -429,6 +429,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # for a warm start) there is no validation loss to watch.
         stopper.monitor = "valid_loss" if use_validation else "train_loss"
         stopper.load_best = use_validation
+        if continuing and not incremental:
+            # A warm start keeps the weights but, as in MLPRegressor, trains with
+            # the current learning rate and stopping rule.
+            net.lr = self.learning_rate_init
+            for group in net.optimizer_.param_groups:
+                group["lr"] = self.learning_rate_init
+            dict(net.callbacks_)["divergence_guard"].learning_rate = self.learning_rate_init
+            stopper.patience = self.n_iter_no_change
+            stopper.threshold = self.tol
         epochs = 1 if incremental else self.max_iter
 
         epochs_before = len(net.history)

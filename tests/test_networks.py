@@ -1,0 +1,253 @@
+"""Tests of the torch networks and losses (sklae._networks)."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sklae._networks import ACTIVATIONS, MLPAutoencoder, ReconstructionLoss, make_mlp
+
+N_ROWS = 16
+N_FEATURES = 12
+CODE_SIZE = 3
+SEED = 0
+
+
+def random_rows(n_rows=N_ROWS, n_features=N_FEATURES, seed=SEED):
+    return torch.randn(n_rows, n_features, generator=torch.Generator().manual_seed(seed))
+
+
+def unit_rows(n_rows=N_ROWS, n_features=N_FEATURES, seed=SEED):
+    return torch.rand(n_rows, n_features, generator=torch.Generator().manual_seed(seed))
+
+
+def seeded_autoencoder(*args, **kwargs):
+    """An MLPAutoencoder with reproducible weights, leaving the global torch seed alone."""
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        return MLPAutoencoder(*args, **kwargs)
+
+
+def reconstruction_before_activation(module, rows):
+    """What ``forward`` reconstructs: its output, or the first item of a tuple of outputs."""
+    output = module(rows)
+    return output[0] if isinstance(output, tuple) else output
+
+
+def linear_widths(sequential):
+    return [
+        (layer.in_features, layer.out_features)
+        for layer in sequential
+        if isinstance(layer, nn.Linear)
+    ]
+
+
+# ---------------------------------------------------------------------- make_mlp
+
+
+def test_make_mlp_layers_and_activations_between_them():
+    mlp = make_mlp((64, 32, 8), "tanh")
+
+    assert linear_widths(mlp) == [(64, 32), (32, 8)]
+    assert [type(layer) for layer in mlp] == [nn.Linear, nn.Tanh, nn.Linear]
+
+
+def test_make_mlp_last_layer_is_linear():
+    mlp = make_mlp((5, 4, 3, 2), "relu")
+
+    assert isinstance(mlp[-1], nn.Linear)
+    assert sum(isinstance(layer, nn.ReLU) for layer in mlp) == 2
+    # No activation after the last layer: outputs can be negative despite ReLU.
+    with torch.no_grad():
+        mlp[-1].bias.fill_(-100.0)
+        assert (mlp(random_rows(n_features=5)) < 0).all()
+
+
+def test_make_mlp_two_widths_is_one_linear_layer():
+    mlp = make_mlp((7, 3), "relu")
+
+    assert linear_widths(mlp) == [(7, 3)]
+    assert len(mlp) == 1
+
+
+@pytest.mark.parametrize("widths", [(), (5,)])
+def test_make_mlp_needs_two_widths(widths):
+    with pytest.raises(ValueError, match="at least two widths"):
+        make_mlp(widths, "relu")
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_make_mlp_every_activation_runs(activation):
+    mlp = make_mlp((N_FEATURES, 6, CODE_SIZE), activation)
+
+    output = mlp(random_rows())
+
+    assert output.shape == (N_ROWS, CODE_SIZE)
+    assert torch.isfinite(output).all()
+    assert isinstance(mlp[1], ACTIVATIONS[activation])
+
+
+# ---------------------------------------------------------------------- MLPAutoencoder
+
+
+def test_autoencoder_decoder_mirrors_encoder():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(10, 6))
+
+    assert linear_widths(module.encoder) == [(N_FEATURES, 10), (10, 6), (6, CODE_SIZE)]
+    assert linear_widths(module.decoder) == [(CODE_SIZE, 6), (6, 10), (10, N_FEATURES)]
+
+
+def test_autoencoder_without_hidden_layers_is_linear_both_ways():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(), activation="relu")
+
+    assert linear_widths(module.encoder) == [(N_FEATURES, CODE_SIZE)]
+    assert linear_widths(module.decoder) == [(CODE_SIZE, N_FEATURES)]
+    assert not any(isinstance(layer, nn.ReLU) for layer in module.modules())
+
+
+def test_autoencoder_shapes():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,))
+    rows = random_rows()
+
+    code = module.encode(rows)
+
+    assert code.shape == (N_ROWS, CODE_SIZE)
+    assert module.decode(code).shape == (N_ROWS, N_FEATURES)
+    assert reconstruction_before_activation(module, rows).shape == (N_ROWS, N_FEATURES)
+
+
+def test_autoencoder_code_is_linear():
+    # ReLU between hidden layers, but the code itself takes negative values.
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,), activation="relu")
+
+    code = module.encode(random_rows(n_rows=200))
+
+    assert (code < 0).any()
+    assert (code > 0).any()
+
+
+def test_autoencoder_identity_output_forward_equals_decode_of_encode():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,))
+    rows = random_rows()
+
+    torch.testing.assert_close(
+        reconstruction_before_activation(module, rows), module.decode(module.encode(rows))
+    )
+
+
+def test_autoencoder_sigmoid_output_forward_is_pre_activation():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, (8,), output_activation="sigmoid")
+    rows = random_rows()
+
+    pre_activation = reconstruction_before_activation(module, rows)
+    reconstruction = module.decode(module.encode(rows))
+
+    torch.testing.assert_close(reconstruction, torch.sigmoid(pre_activation))
+    assert ((reconstruction >= 0) & (reconstruction <= 1)).all()
+    assert (pre_activation < 0).any()
+
+
+# ---------------------------------------------------------------------- ReconstructionLoss
+
+
+def test_mse_loss_matches_torch():
+    prediction, target = random_rows(seed=1), random_rows(seed=2)
+
+    loss = ReconstructionLoss("mse")(prediction, target)
+
+    torch.testing.assert_close(loss, ((prediction - target) ** 2).mean())
+
+
+def test_l1_loss_matches_torch():
+    prediction, target = random_rows(seed=1), random_rows(seed=2)
+
+    loss = ReconstructionLoss("l1")(prediction, target)
+
+    torch.testing.assert_close(loss, (prediction - target).abs().mean())
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1"])
+def test_sigmoid_output_is_applied_before_mse_and_l1(loss):
+    pre_activation, target = random_rows(seed=1), unit_rows(seed=2)
+    plain = ReconstructionLoss(loss, "identity")
+
+    squashed = ReconstructionLoss(loss, "sigmoid")(pre_activation, target)
+
+    torch.testing.assert_close(squashed, plain(torch.sigmoid(pre_activation), target))
+
+
+def test_bce_loss_on_logits_matches_cross_entropy_of_sigmoid():
+    pre_activation, target = random_rows(seed=1), unit_rows(seed=2)
+
+    loss = ReconstructionLoss("bce", "sigmoid")(pre_activation, target)
+
+    expected = F.binary_cross_entropy(torch.sigmoid(pre_activation), target)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_bce_loss_is_stable_for_large_logits():
+    # sigmoid(-200) is 0 in float32, so log(sigmoid) would be -inf; the fused loss is exact.
+    pre_activation = torch.full((2, 3), -200.0, requires_grad=True)
+    target = torch.ones(2, 3)
+
+    loss = ReconstructionLoss("bce", "sigmoid")(pre_activation, target)
+    loss.backward()
+
+    torch.testing.assert_close(loss, torch.tensor(200.0))
+    assert torch.isfinite(pre_activation.grad).all()
+
+
+@pytest.mark.parametrize(
+    ("loss", "output_activation"), [("mse", "identity"), ("l1", "identity"), ("bce", "sigmoid")]
+)
+def test_loss_does_not_depend_on_batch_size(loss, output_activation):
+    criterion = ReconstructionLoss(loss, output_activation)
+    pre_activation, target = random_rows(seed=1), unit_rows(seed=2)
+
+    single = criterion(pre_activation, target)
+    repeated = criterion(pre_activation.repeat(3, 1), target.repeat(3, 1))
+
+    torch.testing.assert_close(single, repeated)
+
+
+def test_perfect_reconstruction_has_zero_mse_and_l1():
+    rows = random_rows()
+
+    assert ReconstructionLoss("mse")(rows, rows).item() == 0
+    assert ReconstructionLoss("l1")(rows, rows).item() == 0
+
+
+def test_unknown_loss_is_rejected():
+    with pytest.raises(ValueError, match="loss must be one of .* got 'foo'"):
+        ReconstructionLoss("foo")
+
+
+def test_bce_needs_sigmoid_output():
+    with pytest.raises(ValueError, match="loss='bce' needs output_activation='sigmoid'"):
+        ReconstructionLoss("bce", "identity")
+
+
+def test_loss_gradients_reach_every_parameter():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,))
+    rows = random_rows()
+
+    ReconstructionLoss("mse")(reconstruction_before_activation(module, rows), rows).backward()
+
+    for name, parameter in module.named_parameters():
+        assert parameter.grad is not None, name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+def test_a_few_optimiser_steps_lower_the_loss():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,))
+    criterion = ReconstructionLoss("mse")
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    rows = random_rows(n_rows=64)
+
+    initial = criterion(reconstruction_before_activation(module, rows), rows).item()
+    for _ in range(50):
+        optimizer.zero_grad()
+        criterion(reconstruction_before_activation(module, rows), rows).backward()
+        optimizer.step()
+
+    assert criterion(reconstruction_before_activation(module, rows), rows).item() < 0.8 * initial
