@@ -20,7 +20,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
@@ -46,6 +46,13 @@ from ._training import (
 AUTO_BATCH_SIZE = 256
 ACCEPTED_SPARSE = ("csr", "csc")
 FLOAT_DTYPES = (np.float64, np.float32)
+# Out-of-core input is checked for NaN and infinity this many bytes at a time.
+CHECK_CHUNK_BYTES = 64 * 2**20
+
+
+def is_out_of_core(X):
+    """Whether ``X`` is a 2-D memmap, trained on one mini-batch at a time from disk."""
+    return isinstance(X, np.memmap) and X.ndim == 2
 
 
 def resolve_device(device):
@@ -389,13 +396,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _fit_unguarded(self, X, incremental):
         continuing = hasattr(self, "net_") and (incremental or self.warm_start)
-        X = validate_data(
-            self,
-            X,
-            reset=not continuing,
-            accept_sparse=ACCEPTED_SPARSE,
-            dtype=FLOAT_DTYPES,
-        )
+        if is_out_of_core(X):
+            self._validate_out_of_core(X, reset=not continuing)
+        else:
+            X = validate_data(
+                self,
+                X,
+                reset=not continuing,
+                accept_sparse=ACCEPTED_SPARSE,
+                dtype=FLOAT_DTYPES,
+            )
         self._resolved_output_activation()
         self._hidden_widths()
         self._check_variant_parameters(X.shape[1])
@@ -466,7 +476,24 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             )
         return self
 
+    def _validate_out_of_core(self, X, reset):
+        """validate_data for a memmap, without reading it into memory at once.
+
+        The first row goes through validate_data (dimensions, dtype, feature
+        count, n_features_in_); NaN and infinity are then looked for chunk by chunk.
+        """
+        validate_data(self, X[:1], reset=reset, dtype=FLOAT_DTYPES)
+        chunk_rows = max(1, CHECK_CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
+        for start in range(0, X.shape[0], chunk_rows):
+            assert_all_finite(
+                X[start : start + chunk_rows],
+                input_name="X",
+                estimator_name=type(self).__name__,
+            )
+
     def _row_data(self, X, device):
+        if is_out_of_core(X):
+            return RowData(X)
         if sparse.issparse(X):
             return RowData(X.astype(np.float32).tocsr())
         return RowData(as_float32_tensor(X).to(device))
@@ -531,10 +558,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     def _reconstruction_errors(self, X):
         """Mean squared reconstruction error of each row of validated ``X`` (float64)."""
-        reconstruction = self._reconstruct(X)
-        dense = X.toarray() if sparse.issparse(X) else X
-        difference = np.asarray(dense, dtype=np.float64) - reconstruction
-        return np.mean(difference * difference, axis=1)
+        errors = np.empty(X.shape[0])
+        # Chunk by chunk, so that scoring a memmap never holds all of it in memory.
+        for start in range(0, X.shape[0], EVALUATION_BATCH_SIZE):
+            chunk = X[start : start + EVALUATION_BATCH_SIZE]
+            reconstruction = self._reconstruct(chunk)
+            dense = chunk.toarray() if sparse.issparse(chunk) else chunk
+            difference = np.asarray(dense, dtype=np.float64) - reconstruction
+            errors[start : start + EVALUATION_BATCH_SIZE] = np.mean(difference * difference, axis=1)
+        return errors
 
     def get_layer_outputs(self, X, layers=None):
         """Each layer's representation of ``X``, not only the code.

@@ -27,27 +27,39 @@ EVALUATION_BATCH_SIZE = 4096
 
 
 class RowData:
-    """Rows of a float32 matrix: a dense torch tensor or a scipy CSR matrix.
+    """Rows of a matrix: a float32 torch tensor, a scipy CSR matrix or a numpy memmap.
 
-    Sparse matrices stay sparse; :meth:`batch` densifies one mini-batch at a time.
+    Sparse matrices stay sparse and memmaps stay on disk: :meth:`batch` reads,
+    densifies and converts to float32 one mini-batch at a time. ``rows``, for a
+    memmap only, selects a subset of its rows (a split) without copying them.
     """
 
-    def __init__(self, values):
-        if not (isinstance(values, torch.Tensor) or sparse.issparse(values)):
-            raise TypeError(f"RowData holds a tensor or a sparse matrix, got {type(values)}")
+    def __init__(self, values, rows=None):
+        if not (isinstance(values, (torch.Tensor, np.ndarray)) or sparse.issparse(values)):
+            raise TypeError(
+                f"RowData holds a tensor, a sparse matrix or a memmap, got {type(values)}"
+            )
         self.values = values
+        self.rows = rows
 
     def __len__(self):
-        return self.values.shape[0]
+        return self.values.shape[0] if self.rows is None else len(self.rows)
 
     @property
     def is_sparse(self):
-        return not isinstance(self.values, torch.Tensor)
+        return sparse.issparse(self.values)
+
+    @property
+    def is_tensor(self):
+        return isinstance(self.values, torch.Tensor)
 
     def take(self, indices):
         """The rows at ``indices`` (a 1-D integer numpy array) as a new ``RowData``."""
         if self.is_sparse:
             return RowData(self.values[indices])
+        if not self.is_tensor:
+            indices = np.asarray(indices, dtype=np.int64)
+            return RowData(self.values, indices if self.rows is None else self.rows[indices])
         index = torch.as_tensor(indices, dtype=torch.long, device=self.values.device)
         return RowData(self.values.index_select(0, index))
 
@@ -61,8 +73,27 @@ class RowData:
                 rows = rows.cpu().numpy()
             dense = self.values[rows].toarray()
             return torch.from_numpy(dense).to(device, non_blocking=True)
+        if not self.is_tensor:
+            return torch.from_numpy(self._read_rows(rows)).to(device, non_blocking=True)
         chunk = self.values[rows] if isinstance(rows, slice) else self.values.index_select(0, rows)
         return chunk.to(device, non_blocking=True)
+
+    def _read_rows(self, rows):
+        """float32 copy of the selected rows of the memmap, in the order asked."""
+        if isinstance(rows, slice) and self.rows is None:
+            return np.array(self.values[rows], dtype=np.float32, order="C")
+        positions = np.arange(len(self))[rows] if isinstance(rows, slice) else rows.cpu().numpy()
+        if self.rows is not None:
+            positions = self.rows[positions]
+        # Reading in ascending order turns random access into one forward sweep
+        # over the file; putting the rows back in the asked order then gives the
+        # very batch the in-memory path would, so results do not depend on the
+        # input being on disk.
+        ascending = np.argsort(positions, kind="stable")
+        block = np.asarray(self.values[positions[ascending]], dtype=np.float32)
+        batch = np.empty_like(block)
+        batch[ascending] = block
+        return batch
 
 
 class RowBatches:
@@ -100,7 +131,7 @@ class RowBatches:
             return
         generator = torch.Generator().manual_seed(int(self.seed_for_epoch()))
         order = torch.randperm(n_rows, generator=generator)
-        if not self.data.is_sparse:
+        if self.data.is_tensor:
             order = order.to(self.data.values.device)
         for start in range(0, n_rows, self.batch_size):
             batch = self.data.batch(order[start : start + self.batch_size], self.device)
@@ -335,7 +366,7 @@ class DenoisingRows:
 
 def _positions_for(data, positions):
     """Row positions in the form ``data.batch`` takes, on the data's device."""
-    if isinstance(positions, slice) or data.is_sparse:
+    if isinstance(positions, slice) or not data.is_tensor:
         return positions
     return positions.to(data.values.device)
 
