@@ -346,10 +346,10 @@ class DenoisingRows:
     """
 
     def __init__(self, targets, inputs=None, corruption=None):
-        if inputs is not None and inputs.values.shape != targets.values.shape:
+        if inputs is not None and _shape(inputs) != _shape(targets):
             raise ValueError(
-                f"inputs of shape {inputs.values.shape} do not match targets of shape "
-                f"{targets.values.shape}"
+                f"inputs of shape {_shape(inputs)} do not match targets of shape "
+                + str(_shape(targets))
             )
         self.targets = targets
         self.inputs = inputs
@@ -362,6 +362,11 @@ class DenoisingRows:
         """The rows at ``indices`` (a 1-D integer numpy array) as new ``DenoisingRows``."""
         inputs = None if self.inputs is None else self.inputs.take(indices)
         return DenoisingRows(self.targets.take(indices), inputs, self.corruption)
+
+
+def _shape(data):
+    """(rows, columns) of a :class:`RowData`, also for a subset of a memmap's rows."""
+    return (len(data), data.values.shape[1])
 
 
 def _positions_for(data, positions):
