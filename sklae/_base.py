@@ -351,7 +351,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Sparse input is densified one mini-batch at a time.
+            Training data. Sparse input is densified one mini-batch at a time;
+            a 2-D ``numpy.memmap`` is read from disk one mini-batch at a time
+            (for data larger than memory).
         y : None
             Ignored; present for API consistency.
 

@@ -250,3 +250,20 @@ def test_parallel_jobs_do_not_oversubscribe_torch_threads(rows):
         )
     threads = [dict(m.net_.callbacks_)["threads"].threads_ for m in results["estimator"]]
     assert threads == [expected] * 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_memmap_training_on_the_gpu(tmp_path, rows):
+    X = rows.astype(np.float32)
+    on_disk = write_memmap(tmp_path / "X.npy", X)
+    settings = dict(SMALL_NETWORK, max_iter=3, batch_size=64, device="cuda")
+
+    streamed = AutoencoderTransformer(**settings).fit(on_disk)
+    in_memory = AutoencoderTransformer(**settings).fit(X)
+
+    assert next(streamed.module_.parameters()).is_cuda
+    # The same batches reach the GPU; only cuBLAS's summation order may differ.
+    assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-5)
+    assert_allclose(streamed.transform(on_disk), in_memory.transform(X), atol=1e-4)
+    assert streamed.score(on_disk) == pytest.approx(in_memory.score(X), rel=1e-4)
