@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sklae-installed
 
-.PHONY: demo test lint bench-speed clean
+.PHONY: demo test lint docs docs-clean bench-speed clean
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,21 @@ lint: $(STAMP)
 # thread start-up costs more than it saves (4x faster on a shared 2-core machine).
 test: lint
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest
+
+# The documentation site (Sphinx + example gallery), offline, warnings as errors.
+# Open docs/_build/html/index.html afterwards.
+DOCS_STAMP := $(VENV)/.sklae-docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg \
+		$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+docs-clean:
+	rm -rf docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst
 
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_training_speed.py

@@ -4,6 +4,7 @@ from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
 from ._transformer import AutoencoderTransformer, VariationalAutoencoder
 from .exceptions import TrainingDivergedError
+from .plotting import plot_loss_curve
 
 __version__ = "0.1.0"
 
@@ -14,4 +15,5 @@ __all__ = [
     "TrainingDivergedError",
     "VariationalAutoencoder",
     "__version__",
+    "plot_loss_curve",
 ]

@@ -104,6 +104,24 @@ def load_mnist_like(name="mnist", split="train", data_dir=None, scale=True):
         One image per row.
     y : ndarray of shape (n_images,)
         Labels 0..9.
+
+    Examples
+    --------
+    A folder in MNIST's layout, here with two tiny 2x2 test images:
+
+    >>> import gzip, tempfile, pathlib
+    >>> from sklae.datasets import load_mnist_like
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "mnist"
+    >>> folder.mkdir()
+    >>> def idx(shape, values):
+    ...     header = bytes([0, 0, 8, len(shape)])
+    ...     header += b"".join(size.to_bytes(4, "big") for size in shape)
+    ...     return gzip.compress(header + bytes(values))
+    >>> _ = (folder / "t10k-images-idx3-ubyte.gz").write_bytes(idx((2, 2, 2), range(0, 255, 32)))
+    >>> _ = (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(idx((2,), [7, 1]))
+    >>> X, y = load_mnist_like("mnist", split="test", data_dir=folder.parent)
+    >>> X.shape, X.dtype, y
+    ((2, 4), dtype('float32'), array([7, 1]))
     """
     if split not in IDX_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
