@@ -2,6 +2,7 @@
 
 from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
+from ._persistence import InconsistentVersionWarning
 from ._transformer import AutoencoderTransformer, VariationalAutoencoder
 from .exceptions import TrainingDivergedError
 from .plotting import plot_loss_curve
@@ -12,6 +13,7 @@ __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "DenoisingAutoencoder",
+    "InconsistentVersionWarning",
     "TrainingDivergedError",
     "VariationalAutoencoder",
     "__version__",

@@ -6,7 +6,9 @@ inside ``fit``, and translate the net's history into scikit-learn's fitted
 attributes. Imports go one way: estimators -> training engine -> networks.
 """
 
+import contextlib
 import copy
+import re
 import warnings
 from numbers import Integral, Real
 
@@ -21,8 +23,10 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils import validation as sklearn_validation
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import GradientNormClipping
 from torch import nn
 
 from ._networks import (
@@ -34,6 +38,7 @@ from ._networks import (
     conv_encoder_decoder,
     mlp_encoder_decoder,
 )
+from ._persistence import VersionedPickleMixin
 from ._training import (
     EVALUATION_BATCH_SIZE,
     AutoencoderNet,
@@ -70,7 +75,21 @@ def resolve_device(device):
 
 def as_float32_tensor(array):
     """Dense float32 torch tensor sharing memory with ``array`` where possible."""
-    array = np.asarray(array, dtype=np.float32)
+    source = np.asarray(array)
+    with np.errstate(over="ignore"):
+        array = np.asarray(source, dtype=np.float32)
+    if (
+        source.dtype != np.float32
+        and array.size
+        and not np.isfinite([array.min(), array.max()]).all()
+    ):
+        # Finite float64 values beyond float32's range would silently become
+        # infinite in the network, and so would every output.
+        raise ValueError(
+            f"X holds values of magnitude up to {np.abs(source).max():.3g}, beyond the range "
+            "of float32 (about 3.4e38) in which the network computes. Scale X first, for "
+            "example with sklearn.preprocessing.StandardScaler."
+        )
     if not (array.flags.c_contiguous and array.flags.writeable):
         # torch refuses to share read-only memory (memmaps, broadcast views).
         array = np.array(array, dtype=np.float32, order="C")
@@ -93,7 +112,73 @@ def check_unit_interval(X, loss):
         )
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+# Remedies appended to scikit-learn's input errors that name a problem but not a
+# fix: (pattern of the message, what to do). The original message is kept, so
+# the errors still match what scikit-learn's estimator checks expect.
+INPUT_ERROR_REMEDIES = (
+    (
+        r"could not convert|Unable to convert array of bytes/strings",
+        "X must be numeric: encode text and categorical columns as numbers first, for "
+        "example with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder in a "
+        "sklearn.compose.ColumnTransformer.",
+    ),
+    (
+        r"^Complex data not supported",
+        "The networks compute with real numbers: pass the real and imaginary parts as "
+        "separate features, for example np.hstack([X.real, X.imag]).",
+    ),
+    (
+        r"contains infinity",
+        "Replace or drop the infinite values first, for example with "
+        "np.nan_to_num(X, posinf=..., neginf=...) or by clipping X.",
+    ),
+    (
+        r"Found array with dim [3-9]",
+        "Pass a 2-D array of shape (n_samples, n_features): flatten each sample, for "
+        "example X.reshape(len(X), -1) (for images, set image_shape to the original "
+        "shape of one sample).",
+    ),
+    (
+        r"^X has \d+ features, but",
+        "Pass the same columns, in the same order, as in fit.",
+    ),
+)
+
+
+@contextlib.contextmanager
+def explained_input_errors():
+    """Re-raise scikit-learn's input ValueErrors with a remedy where they lack one."""
+    try:
+        yield
+    except ValueError as error:
+        message = str(error)
+        for pattern, remedy in INPUT_ERROR_REMEDIES:
+            if re.search(pattern, message):
+                if message.startswith("Complex data not supported"):
+                    # scikit-learn appends the whole array; the problem is its dtype.
+                    message = "Complex data not supported."
+                message = message.rstrip()
+                raise ValueError(
+                    f"{message}{'' if message.endswith('.') else '.'} {remedy}"
+                ) from error
+        raise
+
+
+def validate_data(estimator, X, **kwargs):
+    """:func:`sklearn.utils.validation.validate_data`, with remedies in its errors."""
+    with explained_input_errors():
+        return sklearn_validation.validate_data(estimator, X, **kwargs)
+
+
+def check_array(array, **kwargs):
+    """:func:`sklearn.utils.validation.check_array`, with remedies in its errors."""
+    with explained_input_errors():
+        return sklearn_validation.check_array(array, **kwargs)
+
+
+class BaseAutoencoder(
+    VersionedPickleMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class of the autoencoder estimators. Not for direct use.
 
     Subclasses may override :meth:`_make_module` and :meth:`_make_criterion`.
@@ -117,6 +202,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -148,6 +234,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         batch_size="auto",
         learning_rate_init=1e-3,
         alpha=0.0,
+        max_grad_norm=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -175,6 +262,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.alpha = alpha
+        self.max_grad_norm = max_grad_norm
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -309,6 +397,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         code_width = self._code_width(module, n_features)
         callbacks = [
             ("divergence_guard", DivergenceGuard(self.learning_rate_init)),
+            ("gradient_clipping", GradientNormClipping(self.max_grad_norm)),
             (
                 "stopper",
                 ImprovementStopper(
@@ -441,6 +530,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         # for a warm start) there is no validation loss to watch.
         stopper.monitor = "valid_loss" if use_validation else "train_loss"
         stopper.load_best = use_validation
+        clipping = dict(net.callbacks_).get("gradient_clipping")
+        if clipping is not None:
+            # Every fit and partial_fit clips with the current max_grad_norm.
+            clipping.gradient_clip_value = self.max_grad_norm
         if continuing and not incremental:
             # A warm start keeps the weights but, as in MLPRegressor, trains with
             # the current learning rate and stopping rule.
@@ -457,6 +550,10 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if net.history and "train_loss" not in net.history[-1]:
             # An interrupted epoch left a record without a loss.
             net.history.pop()
+        if not net.history:
+            # Interrupted before one epoch was complete: there is no model to keep,
+            # so the interrupt goes on to the caller (and _fit restores the estimator).
+            raise KeyboardInterrupt
         epochs_run = len(net.history) - epochs_before
 
         self.net_ = net

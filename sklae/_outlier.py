@@ -10,10 +10,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._base import FLOAT_DTYPES
+from ._base import FLOAT_DTYPES, validate_data
 from ._networks import ACTIVATIONS
+from ._persistence import VersionedPickleMixin
 from ._transformer import AutoencoderTransformer
 
 # Gradient steps each member takes when max_iter="auto": enough for a small
@@ -44,7 +45,7 @@ def robust_location_scale(values, axis=0):
     return location, np.where(scale > TINY, scale, 1.0)
 
 
-class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
+class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimator):
     """Unsupervised outlier detection with an ensemble of small autoencoders.
 
     The conventions are those of :class:`~sklearn.ensemble.IsolationForest`:
@@ -306,6 +307,17 @@ class AutoencoderOutlierDetector(OutlierMixin, BaseEstimator):
         self : object
             The fitted detector.
         """
+        state_before = dict(self.__dict__)
+        try:
+            return self._fit(X)
+        except BaseException:
+            # As for the autoencoders, a failed fit leaves the detector as it was
+            # (validation alone may already have reset feature_names_in_).
+            self.__dict__.clear()
+            self.__dict__.update(state_before)
+            raise
+
+    def _fit(self, X):
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
         X = np.asarray(X, dtype=np.float64)
         n_samples, n_features = X.shape

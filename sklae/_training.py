@@ -194,22 +194,40 @@ class ImprovementStopper(EarlyStopping):
 
 
 class DivergenceGuard(Callback):
-    """Stop with :class:`TrainingDivergedError` once a recorded loss is not finite."""
+    """Stop with :class:`TrainingDivergedError` once a recorded loss is not finite.
+
+    Every mini-batch is checked, so a diverging fit stops within the epoch where
+    the loss turns non-finite instead of training on to the epoch's end. The check
+    reads the float that skorch already records per batch (one device sync per
+    step that skorch makes anyway), so it adds no synchronisation of its own.
+    """
 
     def __init__(self, learning_rate=None):
         self.learning_rate = learning_rate
+
+    def _raise(self, key, value, where):
+        raise TrainingDivergedError(
+            f"Training diverged: the {key.replace('_', ' ')} became {value} at {where}. "
+            f"Lower learning_rate_init (now {self.learning_rate}), scale the input (for "
+            "example with StandardScaler or MinMaxScaler), or clip gradients with "
+            "max_grad_norm (for example max_grad_norm=1.0)."
+        )
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        record = net.history[-1]
+        batches = record["batches"]
+        key = "train_loss" if training else "valid_loss"
+        value = batches[-1].get(key) if batches else None
+        if value is not None and not math.isfinite(value):
+            batch = sum(key in entry for entry in batches)
+            self._raise(key, value, f"epoch {record['epoch']}, batch {batch}")
 
     def on_epoch_end(self, net, **kwargs):
         record = net.history[-1]
         for key in ("train_loss", "valid_loss"):
             value = record.get(key)
             if value is not None and not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"Training diverged: the {key.replace('_', ' ')} became {value} at epoch "
-                    f"{record['epoch']}. Lower learning_rate_init (now {self.learning_rate}), "
-                    "scale the input (for example with StandardScaler or MinMaxScaler), "
-                    "or clip gradients with skorch.callbacks.GradientNormClipping in callbacks."
-                )
+                self._raise(key, value, f"epoch {record['epoch']}")
 
 
 class AutoencoderNet(NeuralNet):

@@ -114,6 +114,12 @@ class AutoencoderTransformer(BaseAutoencoder):
         Strength of the L2 penalty on the weights (not the biases), applied as
         the optimiser's weight decay.
 
+    max_grad_norm : float or None, default=None
+        Clip the L2 norm of all gradients together to this value before each
+        optimiser step (:func:`torch.nn.utils.clip_grad_norm_`), which keeps a
+        few extreme rows or a large learning rate from blowing the weights up.
+        None does not clip.
+
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when the
         validation loss has not improved for ``n_iter_no_change`` epochs; the
@@ -296,6 +302,12 @@ class VariationalAutoencoder(BaseAutoencoder):
     alpha : float, default=0.0
         L2 penalty on the weights (weight decay).
 
+    max_grad_norm : float or None, default=None
+        Clip the L2 norm of all gradients together to this value before each
+        optimiser step (:func:`torch.nn.utils.clip_grad_norm_`), which keeps a
+        few extreme rows or a large learning rate from blowing the weights up.
+        None does not clip.
+
     early_stopping : bool, default=False
         Stop when the loss on a held-out ``validation_fraction`` stops improving,
         restoring the best weights.
@@ -406,6 +418,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         batch_size="auto",
         learning_rate_init=1e-3,
         alpha=0.0,
+        max_grad_norm=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -434,6 +447,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
             alpha=alpha,
+            max_grad_norm=max_grad_norm,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
