@@ -151,24 +151,33 @@ warnings.filterwarnings(
 def copy_benchmark_results():
     """Copy benchmarks/results (markdown tables and plots) into the docs source.
 
-    Each ``NAME.md`` becomes a page; a ``NAME.png`` beside it is shown at its end.
-    Results added later are picked up by the next build.
+    Each ``NAME.md`` becomes a page. Plots it does not show itself are added at
+    its end: ``NAME.png`` and ``NAME_*.png`` (each plot goes to the page with the
+    longest matching name). Results added later are picked up by the next build.
     """
     source = REPOSITORY / "benchmarks" / "results"
     target = DOCS / "benchmark_results"
     target.mkdir(exist_ok=True)
     for stale in target.iterdir():
         stale.unlink()
-    for table in sorted(source.glob("*.md")):
-        text = table.read_text(encoding="utf-8")
-        plot = table.with_suffix(".png")
-        if plot.exists() and plot.name not in text:
-            (target / plot.name).write_bytes(plot.read_bytes())
-            text += f"\n\n## Plot\n\n![{table.stem}]({plot.name})\n"
-        for image in source.glob("*.png"):
-            if image.name in text:
-                (target / image.name).write_bytes(image.read_bytes())
-        (target / table.name).write_text(text, encoding="utf-8")
+    tables = {table.stem: table.read_text(encoding="utf-8") for table in source.glob("*.md")}
+    shown = "\n".join(tables.values())
+    extra_plots = {stem: [] for stem in tables}
+    for plot in sorted(source.glob("*.png")):
+        if plot.name in shown:
+            continue
+        owners = [stem for stem in tables if plot.stem == stem or plot.stem.startswith(stem + "_")]
+        if owners:
+            extra_plots[max(owners, key=len)].append(plot)
+    for stem, text in sorted(tables.items()):
+        if extra_plots[stem]:
+            text += "\n\n## Plots\n"
+            for plot in extra_plots[stem]:
+                text += f"\n![{plot.stem}]({plot.name})\n"
+        for plot in source.glob("*.png"):
+            if plot.name in text:
+                (target / plot.name).write_bytes(plot.read_bytes())
+        (target / f"{stem}.md").write_text(text, encoding="utf-8")
 
 
 copy_benchmark_results()

@@ -106,6 +106,21 @@ def test_verbose_prints_one_row_per_epoch(capsys):
     assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "3"]
 
 
+def test_skorch_progress_bar_counts_each_epochs_batches():
+    pytest.importorskip("tqdm")
+    from skorch.callbacks import ProgressBar
+
+    model = AutoencoderTransformer(
+        hidden_layer_sizes=(4,), batch_size=20, max_iter=2, callbacks=[ProgressBar()]
+    ).fit(X)
+
+    (progress_bar,) = [
+        callback for _, callback in model.net_.callbacks_ if isinstance(callback, ProgressBar)
+    ]
+    # 60 rows in batches of 20: the last epoch's bar expected 3 batches and saw 3.
+    assert (progress_bar.pbar_.total, progress_bar.pbar_.n) == (3, 3)
+
+
 @pytest.mark.parametrize(
     "estimator",
     [
