@@ -19,9 +19,10 @@ import warnings
 import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 
@@ -37,7 +38,10 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 pipeline = Pipeline(
     [
         ("scale", MinMaxScaler()),
-        ("autoencoder", AutoencoderTransformer(max_iter=40, random_state=0)),
+        (
+            "autoencoder",
+            AutoencoderTransformer(max_iter=60, learning_rate_init=3e-3, random_state=0),
+        ),
         ("classify", LogisticRegression(max_iter=1000)),
     ]
 )
@@ -45,7 +49,7 @@ pipeline  # noqa: B018 (a notebook shows the pipeline's interactive diagram)
 
 # %%
 # Search over the code size and the width of the network; the pipeline's score
-# is the classifier's accuracy.
+# is the classifier's accuracy. PCA in the autoencoder's place gives a baseline.
 search = GridSearchCV(
     pipeline,
     {
@@ -64,18 +68,33 @@ table = results.pivot_table(
     columns=results["param_autoencoder__hidden_layer_sizes"].astype(str),
     values="mean_test_score",
 )
+# PCA in the same place, with the same folds, as a baseline.
+table["PCA"] = [
+    cross_val_score(pipeline.set_params(autoencoder=PCA(code_size)), X_train, y_train, cv=3).mean()
+    for code_size in table.index
+]
 fig, ax = plt.subplots(figsize=(6, 4))
-table.plot(ax=ax, marker="o")
+table.plot(ax=ax, marker="o", style=["-", "-", "--"])
 ax.set_xlabel("code size")
 ax.set_ylabel("cross-validated accuracy")
 ax.legend(title="hidden layers")
 plt.show()
 
 # %%
+# The autoencoder helps most where the code is shortest: with 4 numbers per
+# digit its codes serve the linear classifier better than PCA's. With longer
+# codes PCA keeps enough of the 64 pixels for this easy task and does as well
+# or better, the more so as the autoencoders here train for only 60 epochs to
+# keep the example fast (more epochs raise their accuracy). The search tells
+# which to use for your data, at the price of the fits.
+
+# %%
 # The autoencoder alone: ``GridSearchCV`` uses its ``score``, minus the mean
 # squared reconstruction error of the held-out fold.
 reconstruction_search = GridSearchCV(
-    AutoencoderTransformer(max_iter=40, random_state=0), {"code_size": [4, 8, 16]}, cv=3
+    AutoencoderTransformer(max_iter=60, learning_rate_init=3e-3, random_state=0),
+    {"code_size": [4, 8, 16]},
+    cv=3,
 )
 reconstruction_search.fit(X_train / 16.0)
 for code_size, score in zip(
