@@ -38,7 +38,8 @@ docs: $(DOCS_STAMP)
 		$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 docs-clean:
-	rm -rf docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst
+	rm -rf docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst \
+		docs/api.rst docs/benchmark_results docs/user_guide/practical_matters.inc
 
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/bench_training_speed.py
