@@ -339,10 +339,17 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             rows = np.sort(rng.choice(n_samples, max_samples, replace=False))
             seed = int(rng.randint(np.iinfo(np.int32).max))
             member = self._make_member(n_features, max_samples, seed)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 # The training budget is fixed on purpose (see max_iter).
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 member.fit(X_train[rows])
+            for caught_warning in caught:
+                if "Training was interrupted" in str(caught_warning.message):
+                    # A member keeps what it trained when interrupted, but Ctrl-C means
+                    # stop the whole fit: raising lets fit restore the detector.
+                    raise KeyboardInterrupt
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=3)
             estimators.append(member)
             samples.append(rows)
             calibrations.append(self._calibrate(member, X_scaled[rows]))

@@ -621,3 +621,19 @@ def test_labels_passed_as_y_are_ignored_silently(name):
 
     for method, result in with_y.items():
         assert_array_equal(result, without_y[method], err_msg=method)
+
+
+def test_interrupting_the_outlier_detector_stops_the_whole_fit():
+    # Each member keeps what it trained when interrupted; the ensemble must not go
+    # on to train the next members as if nothing happened.
+    X = np.random.default_rng(SEED).standard_normal((60, 3))
+    detector = AutoencoderOutlierDetector(n_estimators=3, random_state=SEED).fit(X)
+    scores = detector.score_samples(X)
+    member = AutoencoderTransformer(**{**TINY_NETWORK, "max_iter": 5}, callbacks=[InterruptAt(2)])
+
+    detector.set_params(estimator=member)
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(X)
+
+    assert len(detector.estimators_) == 3
+    assert_array_equal(detector.score_samples(X), scores)
