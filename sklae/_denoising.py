@@ -230,9 +230,11 @@ class DenoisingAutoencoder(BaseAutoencoder):
     >>> X, _ = load_digits(return_X_y=True)
     >>> X = X / 16.0
     >>> X_noisy = X + np.random.default_rng(0).normal(scale=0.25, size=X.shape)
-    >>> denoiser = DenoisingAutoencoder(noise_level=0.25, max_iter=5, random_state=0)
-    >>> denoiser.fit(X)
-    DenoisingAutoencoder(max_iter=5, noise_level=0.25, random_state=0)
+    >>> denoiser = DenoisingAutoencoder(
+    ...     noise_level=0.25, hidden_layer_sizes=(128,), batch_size=64,
+    ...     learning_rate_init=3e-3, max_iter=20, random_state=0,
+    ... )
+    >>> denoiser = denoiser.fit(X)
     >>> X_denoised = denoiser.predict(X_noisy)
     >>> X_denoised.shape
     (1797, 64)
