@@ -500,7 +500,7 @@ class BaseAutoencoder(
         self._resolved_output_activation()
         self._hidden_widths()
         self._check_variant_parameters(X.shape[1])
-        check_unit_interval(X, self.loss)
+        self._check_training_targets(X)
         if self.early_stopping and not incremental and X.shape[0] < 2:
             raise ValueError(
                 "early_stopping=True holds out a validation set, which needs at least "
@@ -589,6 +589,10 @@ class BaseAutoencoder(
                 input_name="X",
                 estimator_name=type(self).__name__,
             )
+
+    def _check_training_targets(self, X):
+        """Raise if the rows the network learns to output do not suit the loss."""
+        check_unit_interval(X, self.loss)
 
     def _row_data(self, X, device):
         if is_out_of_core(X):

@@ -8,7 +8,7 @@ from scipy import sparse
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import ACCEPTED_SPARSE, FLOAT_DTYPES, BaseAutoencoder, check_array
+from ._base import ACCEPTED_SPARSE, FLOAT_DTYPES, BaseAutoencoder, check_array, check_unit_interval
 from ._training import NOISE_KINDS, Corruption, DenoisingNet, DenoisingRows
 
 # Noise kinds whose level is a probability.
@@ -378,6 +378,12 @@ class DenoisingAutoencoder(BaseAutoencoder):
         finally:
             self.__dict__.pop("_pending_fit", None)
 
+    def _check_training_targets(self, X):
+        # With X_clean the given X holds the noisy inputs, which may leave [0, 1]
+        # under loss="bce"; the clean targets are checked in _row_data instead.
+        if self._pending_fit["X_clean"] is None:
+            super()._check_training_targets(X)
+
     def _make_net(self, n_features, device, seeds):
         net, code_width = super()._make_net(n_features, device, seeds)
         return DenoisingNet.from_net(net), code_width
@@ -393,6 +399,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         rows = super()._row_data(X, device)
         if pending["X_clean"] is not None:
             X_clean = self._check_clean_rows(pending["X_clean"], X, "fit")
+            check_unit_interval(X_clean, self.loss)
             return DenoisingRows(targets=super()._row_data(X_clean, device), inputs=rows)
         corruption = Corruption(
             self.noise,

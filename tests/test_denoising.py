@@ -389,3 +389,18 @@ def test_grid_search_over_noise_level_self_supervised(digits):
     ).fit(X)
     # Scored against X itself, light noise passes clean rows through best.
     assert search.best_params_["noise_level"] == 0.05
+
+
+def test_bce_checks_the_clean_targets_not_the_noisy_inputs():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(size=(40, 6))
+    noisy = clean + rng.normal(scale=0.3, size=clean.shape)  # leaves [0, 1]
+    model = DenoisingAutoencoder(loss="bce", max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(noisy, X_clean=clean)
+    assert model.predict(noisy).min() >= 0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        DenoisingAutoencoder(loss="bce", max_iter=2).fit(clean, X_clean=noisy)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        DenoisingAutoencoder(loss="bce", max_iter=2).fit(noisy)
