@@ -542,7 +542,6 @@ def resident_bytes():
         return int(file.read().split()[1]) * 4096
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ESTIMATOR_NAMES)
 def test_repeated_fit_and_transform_do_not_grow_memory(name):
     X = np.random.default_rng(SEED).standard_normal((200, 10))
