@@ -236,7 +236,9 @@ class VariationalAutoencoderNetwork(Autoencoder):
     def posterior(self, x: torch.Tensor):
         """Posterior means and log-variances of the codes of ``x``."""
         mean, log_variance = self.encoder(x).chunk(2, dim=1)
-        return mean, log_variance
+        # exp(log_variance) overflows float32 beyond ~88; variances outside
+        # [e^-30, e^20] carry no information a row could need.
+        return mean, log_variance.clamp(-30.0, 20.0)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean of the code of each row."""

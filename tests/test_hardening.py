@@ -87,12 +87,12 @@ def outputs(estimator, X):
 # ---------------------------------------------------------------------- properties
 
 # Largest power of ten of the data's spread that must train without diverging.
-# Beyond 1e8 the squared errors overflow float32. The variational model's
-# log-variances, linear in the input, make exp() overflow already for values in
-# the hundreds. The detector scales its input robustly, so any magnitude trains.
+# Beyond 1e8 the squared errors overflow float32 (the variational model clamps its
+# log-variances, so exp() cannot overflow first). The detector scales its input
+# robustly, so any magnitude trains.
 SAFE_EXPONENT = {
     "AutoencoderTransformer": 8,
-    "VariationalAutoencoder": 1,
+    "VariationalAutoencoder": 8,
     "DenoisingAutoencoder": 8,
     "AutoencoderOutlierDetector": 30,
 }
