@@ -78,13 +78,26 @@ def torch_dataloader_loop(X, hidden, code_size, output_activation, batch_size, e
             optimizer.step()
 
 
+class ReconstructionOnly(torch.nn.Module):
+    """An sklae module whose forward returns the reconstruction alone, as skorch expects."""
+
+    def __init__(self, autoencoder):
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, x):
+        return self.autoencoder(x)[0]
+
+
 def plain_skorch(X, hidden, code_size, output_activation, batch_size, epochs, device):
     """skorch's NeuralNetRegressor with its default DataLoader, no validation split."""
     from skorch import NeuralNetRegressor
 
     torch.manual_seed(0)
     net = NeuralNetRegressor(
-        MLPAutoencoder(X.shape[1], code_size, hidden, "relu", output_activation),
+        ReconstructionOnly(
+            MLPAutoencoder(X.shape[1], code_size, hidden, "relu", output_activation)
+        ),
         criterion=ReconstructionLoss("mse", output_activation),
         optimizer=torch.optim.Adam,
         lr=1e-3,
