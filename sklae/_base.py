@@ -26,7 +26,7 @@ from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils import validation as sklearn_validation
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import GradientNormClipping
+from skorch.callbacks import GradientNormClipping, ProgressBar
 from torch import nn
 
 from ._networks import (
@@ -410,6 +410,9 @@ class BaseAutoencoder(
             ),
             *copy.deepcopy(self.callbacks or []),
         ]
+        if self.verbose >= 2:
+            # Within-epoch progress for long epochs; the per-epoch table prints too.
+            callbacks.append(("progress_bar", ProgressBar()))
         net = AutoencoderNet(
             module=module,
             criterion=self._make_criterion(),

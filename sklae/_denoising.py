@@ -146,7 +146,9 @@ class DenoisingAutoencoder(BaseAutoencoder):
 
     verbose : int, default=0
         With 1 or more, print a table of epoch, training loss, validation loss
-        and seconds per epoch, as skorch does.
+        and seconds per epoch, as skorch does; with 2 or more, also a progress
+        bar through each epoch's batches (skorch's ``ProgressBar``, via tqdm,
+        which renders as a widget in notebooks).
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and predict. ``"auto"`` picks a GPU when torch sees one.

@@ -148,7 +148,9 @@ class AutoencoderTransformer(BaseAutoencoder):
 
     verbose : int, default=0
         With 1 or more, print a table of epoch, training loss, validation loss
-        and seconds per epoch, as skorch does.
+        and seconds per epoch, as skorch does; with 2 or more, also a progress
+        bar through each epoch's batches (skorch's ``ProgressBar``, via tqdm,
+        which renders as a widget in notebooks).
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and predict. ``"auto"`` picks a GPU when torch sees one.
@@ -328,7 +330,10 @@ class VariationalAutoencoder(BaseAutoencoder):
         Seeds initialisation, shuffling and the sampling of codes in training.
 
     verbose : int, default=0
-        Print a table per epoch when 1 or more.
+        With 1 or more, print a table of epoch, training loss, validation loss
+        and seconds per epoch, as skorch does; with 2 or more, also a progress
+        bar through each epoch's batches (skorch's ``ProgressBar``, via tqdm,
+        which renders as a widget in notebooks).
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and predict.

@@ -121,6 +121,21 @@ def test_skorch_progress_bar_counts_each_epochs_batches():
     assert (progress_bar.pbar_.total, progress_bar.pbar_.n) == (3, 3)
 
 
+def test_verbose_2_adds_a_progress_bar_to_the_epoch_table(capsys):
+    pytest.importorskip("tqdm")
+    from skorch.callbacks import ProgressBar
+
+    model = AutoencoderTransformer(
+        hidden_layer_sizes=(4,), batch_size=20, max_iter=2, verbose=2
+    ).fit(X)
+    bars = [cb for _, cb in model.net_.callbacks_ if isinstance(cb, ProgressBar)]
+    assert len(bars) == 1
+    assert (bars[0].pbar_.total, bars[0].pbar_.n) == (3, 3)
+    assert "train_loss" in capsys.readouterr().out
+    quiet = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=1, verbose=1).fit(X)
+    assert not any(isinstance(cb, ProgressBar) for _, cb in quiet.net_.callbacks_)
+
+
 @pytest.mark.parametrize(
     "estimator",
     [
