@@ -10,7 +10,7 @@ STAMP := $(VENV)/.sklae-installed
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,benchmarks,dask]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,benchmarks,dask,onnx]"
 	touch $(STAMP)
 
 demo: $(STAMP)
