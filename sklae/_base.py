@@ -181,8 +181,11 @@ class BaseAutoencoder(
 ):
     """Base class of the autoencoder estimators. Not for direct use.
 
-    Subclasses may override :meth:`_make_module` and :meth:`_make_criterion`.
+    Subclasses may override :meth:`_make_module` and :meth:`_make_criterion`,
+    and set ``_net_class`` to a subclass of :class:`AutoencoderNet`.
     """
+
+    _net_class = AutoencoderNet
 
     _parameter_constraints: dict = {
         "code_size": [Interval(Integral, 1, None, closed="left")],
@@ -413,7 +416,7 @@ class BaseAutoencoder(
         if self.verbose >= 2:
             # Within-epoch progress for long epochs; the per-epoch table prints too.
             callbacks.append(("progress_bar", ProgressBar()))
-        net = AutoencoderNet(
+        net = self._net_class(
             module=module,
             criterion=self._make_criterion(),
             optimizer=torch.optim.Adam,

@@ -244,6 +244,9 @@ class DenoisingAutoencoder(BaseAutoencoder):
     True
     """
 
+    # Corrupts the training rows afresh every epoch.
+    _net_class = DenoisingNet
+
     _parameter_constraints: dict = {
         **BaseAutoencoder._parameter_constraints,
         "noise": [StrOptions(set(NOISE_KINDS))],
@@ -385,10 +388,6 @@ class DenoisingAutoencoder(BaseAutoencoder):
         # under loss="bce"; the clean targets are checked in _row_data instead.
         if self._pending_fit["X_clean"] is None:
             super()._check_training_targets(X)
-
-    def _make_net(self, n_features, device, seeds):
-        net, code_width = super()._make_net(n_features, device, seeds)
-        return DenoisingNet.from_net(net), code_width
 
     def _row_data(self, X, device):
         if self.noise in PROBABILITY_NOISES and self.noise_level > 1:

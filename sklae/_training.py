@@ -462,11 +462,6 @@ class DenoisingNet(AutoencoderNet):
     epochs. Any other data is handled as by :class:`AutoencoderNet`.
     """
 
-    @classmethod
-    def from_net(cls, net):
-        """Initialised ``DenoisingNet`` with the parameters, module and callbacks of ``net``."""
-        return cls(**net.get_params(deep=False)).initialize()
-
     def get_dataset(self, X, y=None):
         if isinstance(X, DenoisingRows):
             return X
