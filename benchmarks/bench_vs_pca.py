@@ -18,11 +18,13 @@ Methods (every autoencoder uses the same settings, see ``autoencoder_settings``)
   output, binary cross-entropy, Adam 2e-3 with a cosine learning-rate schedule,
   batch 256, 20 epochs;
 * ``sparse``: the same with an L1 activity penalty on the code (``sparsity``);
-* ``contractive``: the same with the encoder's Jacobian penalty (``contractive``);
+* ``contractive``: the same with the encoder's Jacobian penalty (``contractive``,
+  one-backward-pass estimate);
 * ``vae``: :class:`sklae.VariationalAutoencoder`, the same network and likelihood,
   ``beta=1``; its codes are the posterior means;
-* ``conv``: ``AutoencoderTransformer(image_shape=(28, 28))``, stride-2 convolutions
-  down and upsampling + convolutions back up.
+* ``conv``: ``AutoencoderTransformer(image_shape=(28, 28))``, two stride-2
+  convolutions (32 and 64 channels), a dense layer of 512 units and the code;
+  the decoder mirrors it with transposed convolutions.
 
 Writes a markdown table and PNG plots (reconstructions, 2-D codes, VAE samples)
 to ``benchmarks/results/``.
@@ -73,6 +75,11 @@ LEARNING_RATE = 2e-3
 SPARSITY = 1e-3
 CONTRACTIVE = 1e-3
 CONV_CHANNELS = (32, 64)
+# One dense layer between the convolutions and the code: straight from the
+# 64 x 7 x 7 maps to the code lost to the MLP at codes 2 and 8 (full data, GPU
+# run of the last version); with 512 units it matched or beat the MLP in short
+# trials on 20000 MNIST images (5 epochs) at codes 2, 8 and 32.
+CONV_HIDDEN = (512,)
 QUICK_TRAIN, QUICK_TEST = 10000, 2000
 
 PCA_ANCHORS_NOTE = (
@@ -107,7 +114,9 @@ def autoencoder_settings(method, epochs, device):
     elif method == "contractive":
         settings.update(contractive=CONTRACTIVE)
     elif method == "conv":
-        settings.update(image_shape=(28, 28), conv_channels=CONV_CHANNELS)
+        settings.update(
+            image_shape=(28, 28), conv_channels=CONV_CHANNELS, hidden_layer_sizes=CONV_HIDDEN
+        )
     return settings
 
 
@@ -128,7 +137,7 @@ def describe_method(method):
         "sparse": f"sparse: L1 weight {SPARSITY:g} on the code",
         "contractive": f"contractive: Jacobian weight {CONTRACTIVE:g}",
         "vae": "variational, beta=1, posterior means",
-        "conv": f"convolutional, channels {CONV_CHANNELS}",
+        "conv": f"convolutional, channels {CONV_CHANNELS}, dense {CONV_HIDDEN}",
     }
     return text[method]
 
@@ -249,7 +258,9 @@ def format_results(results, args, command, wall_seconds):
         f"Fit on {n_train} training images, measured on {n_test} test images"
         + (" (fixed random subsets, `--quick`)" if args.quick else " (the standard split)")
         + ", pixels in [0, 1]. "
-        f"Autoencoders: hidden layers {HIDDEN} (mirrored in the decoder), ReLU, sigmoid "
+        f"Autoencoders: hidden layers {HIDDEN} (mirrored in the decoder; the "
+        f"convolutional one: convolutions of {CONV_CHANNELS} channels, then {CONV_HIDDEN}), "
+        "ReLU, sigmoid "
         f"output, binary cross-entropy loss, Adam {LEARNING_RATE:g} with cosine annealing "
         f"to 0 over {args.epochs} epochs, batch {BATCH_SIZE}, random_state={SEED}.",
         "",
@@ -314,17 +325,22 @@ def goal_lines(results):
                     keys,
                     lambda conv=conv, mlp=mlp: conv < mlp,
                 )
-        keys = [(dataset, 8, "pca"), (dataset, 8, "mlp")]
-        if all(key in table for key in keys):
-            margin = 0.05 if dataset == "mnist" else 0.0
-            pca, mlp = table[keys[0]]["knn"], table[keys[1]]["knn"]
+        margin = 0.05 if dataset == "mnist" else 0.0
+        autoencoders = [m for m in METHODS if m != "pca" and (dataset, 8, m) in table]
+        best = max(autoencoders, key=lambda m: table[(dataset, 8, m)]["knn"], default=None)
+        for method in dict.fromkeys(["mlp", best]):
+            keys = [(dataset, 8, "pca"), (dataset, 8, method)]
+            if method is None or not all(key in table for key in keys):
+                continue
+            pca, own = table[keys[0]]["knn"], table[keys[1]]["knn"]
+            label = "MLP" if method == "mlp" else f"best autoencoder ({method})"
             check(
-                f"{dataset} code 8: MLP kNN accuracy {mlp:.3f} vs PCA's {pca:.3f} "
+                f"{dataset} code 8: {label} kNN accuracy {own:.3f} vs PCA's {pca:.3f} "
                 f"(goal: at least {margin * 100:.0f} points above)",
                 keys,
                 # Rounded: accuracies are multiples of 1 / n_test.
-                lambda pca=pca, mlp=mlp, margin=margin: (
-                    round(mlp - pca, 6) >= margin if margin else mlp > pca
+                lambda pca=pca, own=own, margin=margin: (
+                    round(own - pca, 6) >= margin if margin else own > pca
                 ),
             )
     return lines

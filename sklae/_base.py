@@ -338,6 +338,7 @@ class BaseAutoencoder(
                 self._positive_ints(self.image_shape, "image_shape"),
                 self.code_size,
                 self._positive_ints(self.conv_channels, "conv_channels"),
+                self._hidden_widths(),
                 self.activation,
                 self.code_activation,
                 encoder_outputs,

@@ -39,7 +39,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
         input features.
 
     hidden_layer_sizes : int or tuple of int, default=(256, 128)
-        Widths of the encoder's hidden layers, from input to code. The decoder
+        Widths of the encoder's hidden layers, from input to code (with
+        ``image_shape``, from the last convolution to the code). The decoder
         uses them in reverse order. ``()`` makes a single linear map each way.
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \

@@ -85,16 +85,21 @@ def conv_encoder_decoder(
     image_shape,
     code_size,
     channels=(32, 64),
+    hidden_layer_sizes=(),
     activation="relu",
     code_activation="identity",
     encoder_outputs=None,
 ):
-    """Convolutional encoder (stride-2 convolutions) and decoder (upsampling + convolutions).
+    """Convolutional encoder (stride-2 convolutions) and mirrored decoder.
 
     ``image_shape`` is ``(height, width)`` or ``(channels, height, width)``; rows
-    are images flattened in C order. Each encoder stage halves the height and
-    width (rounding up); each decoder stage upsamples back to the exact size of
-    the matching encoder stage, so odd sizes such as 7 x 7 round-trip.
+    are images flattened in C order. Each encoder stage is a 3x3 convolution of
+    stride 2 that halves the height and width (rounding up); the flattened maps
+    then pass through fully connected layers of ``hidden_layer_sizes`` to the
+    code. The decoder mirrors it: fully connected layers back to the last maps,
+    then 3x3 transposed convolutions of stride 2 (learned upsampling), each
+    restoring the exact size of the matching encoder stage, so odd sizes such as
+    7 x 7 round-trip.
     """
     if len(image_shape) == 2:
         image_shape = (1, *image_shape)
@@ -103,25 +108,38 @@ def conv_encoder_decoder(
     for _ in channels:
         sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
     stage_channels = [n_channels, *map(int, channels)]
-    flat_width = stage_channels[-1] * sizes[-1][0] * sizes[-1][1]
+    dense_widths = [stage_channels[-1] * sizes[-1][0] * sizes[-1][1], *map(int, hidden_layer_sizes)]
 
     encoder_layers: list[nn.Module] = [nn.Unflatten(1, (n_channels, height, width))]
     for n_in, n_out in zip(stage_channels[:-1], stage_channels[1:]):
         encoder_layers.append(nn.Conv2d(n_in, n_out, 3, stride=2, padding=1))
         encoder_layers.append(ACTIVATIONS[activation]())
-    encoder_layers += [nn.Flatten(), nn.Linear(flat_width, int(encoder_outputs or code_size))]
+    encoder_layers.append(nn.Flatten())
+    for n_in, n_out in zip(dense_widths[:-1], dense_widths[1:]):
+        encoder_layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+    encoder_layers.append(nn.Linear(dense_widths[-1], int(encoder_outputs or code_size)))
     encoder = with_code_activation(nn.Sequential(*encoder_layers), code_activation)
 
-    decoder_layers: list[nn.Module] = [
-        nn.Linear(int(code_size), flat_width),
-        ACTIVATIONS[activation](),
-        nn.Unflatten(1, (stage_channels[-1], *sizes[-1])),
-    ]
+    decoder_layers: list[nn.Module] = []
+    for n_in, n_out in zip([int(code_size), *dense_widths[::-1]], dense_widths[::-1]):
+        decoder_layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
+    decoder_layers.append(nn.Unflatten(1, (stage_channels[-1], *sizes[-1])))
     for stage in reversed(range(len(channels))):
-        decoder_layers += [
-            nn.Upsample(size=sizes[stage], mode="nearest"),
-            nn.Conv2d(stage_channels[stage + 1], stage_channels[stage], 3, padding=1),
-        ]
+        # A stride-2 transposed convolution maps n to 2n - 1 + output_padding
+        # pixels: the padding picks the even or odd size of the encoder's stage.
+        output_padding = tuple(
+            size - (2 * smaller - 1) for size, smaller in zip(sizes[stage], sizes[stage + 1])
+        )
+        decoder_layers.append(
+            nn.ConvTranspose2d(
+                stage_channels[stage + 1],
+                stage_channels[stage],
+                3,
+                stride=2,
+                padding=1,
+                output_padding=output_padding,
+            )
+        )
         if stage > 0:
             decoder_layers.append(ACTIVATIONS[activation]())
     decoder_layers.append(nn.Flatten())
@@ -166,8 +184,9 @@ class Autoencoder(nn.Module):
         """Mean over rows of the squared Frobenius norm of d code / d input.
 
         Closed form when the encoder is one linear layer, optionally followed by
-        a sigmoid (the contractive autoencoder of Rifai et al., 2011); autograd,
-        one backward pass per code unit, otherwise.
+        a sigmoid (the contractive autoencoder of Rifai et al., 2011); otherwise
+        the unbiased one-backward-pass estimate of
+        :func:`projected_jacobian_penalty`.
         """
         layers = list(self.encoder) if isinstance(self.encoder, nn.Sequential) else []
         if len(layers) in (1, 2) and isinstance(layers[0], nn.Linear):
@@ -177,7 +196,7 @@ class Autoencoder(nn.Module):
             if isinstance(layers[1], nn.Sigmoid):
                 slope = code * (1 - code)
                 return (slope.pow(2) * row_norms).sum(dim=1).mean()
-        return autograd_jacobian_penalty(inputs, code)
+        return projected_jacobian_penalty(inputs, code)
 
 
 class MLPAutoencoder(Autoencoder):
@@ -253,7 +272,7 @@ class VariationalAutoencoderNetwork(Autoencoder):
         return self.decoder(code), code, mean, log_variance
 
     def jacobian_penalty(self, inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return autograd_jacobian_penalty(inputs, code)
+        return projected_jacobian_penalty(inputs, code)
 
 
 def autograd_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
@@ -267,6 +286,22 @@ def autograd_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch
         (gradient,) = torch.autograd.grad(code[:, unit].sum(), inputs, create_graph=True)
         total = total + gradient.flatten(1).pow(2).sum(dim=1)
     return total.mean()
+
+
+def projected_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """Unbiased estimate of the mean over rows of ``||d code / d input||_F^2``.
+
+    Hutchinson's estimator: for a random sign vector ``u`` per row,
+    ``E ||J^T u||^2 = trace(J J^T) = ||J||_F^2``, and ``J^T u`` is one
+    vector-Jacobian product, so one backward pass replaces the one per code unit
+    of :func:`autograd_jacobian_penalty`. Its gradient is unbiased too, which is
+    all stochastic training needs; sign vectors have the lowest variance of
+    such estimators (exact for a single code unit). The signs come from torch's
+    current random state, which training seeds.
+    """
+    signs = torch.randint_like(code, 2).mul_(2).sub_(1)
+    (projection,) = torch.autograd.grad((code * signs).sum(), inputs, create_graph=True)
+    return projection.flatten(1).pow(2).sum(dim=1).mean()
 
 
 def sparsity_penalty(code: torch.Tensor, target_rate=None) -> torch.Tensor:

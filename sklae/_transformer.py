@@ -36,7 +36,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         It may exceed the number of input features.
 
     hidden_layer_sizes : int or tuple of int, default=(128, 64)
-        Widths of the encoder's hidden layers, from input to code. The decoder
+        Widths of the encoder's hidden layers, from input to code (with
+        ``image_shape``, from the last convolution to the code). The decoder
         uses them in reverse order. ``()`` makes a single linear map each way.
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
@@ -80,10 +81,10 @@ class AutoencoderTransformer(BaseAutoencoder):
     image_shape : tuple of int or None, default=None
         ``(height, width)`` or ``(channels, height, width)`` of images given as
         flat rows (C order). When set, the encoder is convolutional (3x3
-        convolutions of stride 2, then a linear code layer) and the decoder
-        upsamples back (nearest-neighbour upsampling + 3x3 convolutions); input
+        convolutions of stride 2, then fully connected layers of
+        ``hidden_layer_sizes`` to the code) and the decoder mirrors it back up
+        (3x3 transposed convolutions of stride 2, a learned upsampling); input
         and output stay flat rows, so the estimator still fits a Pipeline.
-        ``hidden_layer_sizes`` is then unused.
 
     conv_channels : tuple of int, default=(32, 64)
         Channels of the encoder's convolutions when ``image_shape`` is set (the
@@ -245,7 +246,8 @@ class VariationalAutoencoder(BaseAutoencoder):
         Dimension of the latent code.
 
     hidden_layer_sizes : int or tuple of int, default=(128, 64)
-        Widths of the encoder's hidden layers; the decoder mirrors them.
+        Widths of the encoder's hidden layers (with ``image_shape``, those
+        between the last convolution and the code); the decoder mirrors them.
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"
