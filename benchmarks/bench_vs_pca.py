@@ -80,6 +80,8 @@ CONV_CHANNELS = (32, 64)
 # at code 2 (MNIST 0.0368 vs 0.0367, Fashion 0.0257 vs 0.0254, full run); with
 # (512, 128) a trial on MNIST gave 0.0352 at code 2 and 0.0129 at code 8. These
 # choices were made on MNIST's test split, so Fashion-MNIST is the clean check.
+# The price: at code 32 (512,) won clearly (MNIST 0.0037, Fashion 0.0074 vs the
+# MLP's 0.0064, 0.0102) and (512, 128) only just, or not (0.0062, 0.0104).
 CONV_HIDDEN = HIDDEN
 QUICK_TRAIN, QUICK_TEST = 10000, 2000
 
