@@ -115,15 +115,15 @@ def conv_encoder_decoder(
         encoder_layers.append(nn.Conv2d(n_in, n_out, 3, stride=2, padding=1))
         encoder_layers.append(ACTIVATIONS[activation]())
     encoder_layers.append(nn.Flatten())
-    for n_in, n_out in zip(dense_widths[:-1], dense_widths[1:]):
-        encoder_layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
-    encoder_layers.append(nn.Linear(dense_widths[-1], int(encoder_outputs or code_size)))
+    encoder_layers += make_mlp([*dense_widths, int(encoder_outputs or code_size)], activation)
     encoder = with_code_activation(nn.Sequential(*encoder_layers), code_activation)
 
-    decoder_layers: list[nn.Module] = []
-    for n_in, n_out in zip([int(code_size), *dense_widths[::-1]], dense_widths[::-1]):
-        decoder_layers += [nn.Linear(n_in, n_out), ACTIVATIONS[activation]()]
-    decoder_layers.append(nn.Unflatten(1, (stage_channels[-1], *sizes[-1])))
+    decoder_layers: list[nn.Module] = [
+        *make_mlp([int(code_size), *dense_widths[::-1]], activation),
+        # make_mlp leaves its last layer linear; the feature maps need the activation.
+        ACTIVATIONS[activation](),
+        nn.Unflatten(1, (stage_channels[-1], *sizes[-1])),
+    ]
     for stage in reversed(range(len(channels))):
         # A stride-2 transposed convolution maps n to 2n - 1 + output_padding
         # pixels: the padding picks the even or odd size of the encoder's stage.
