@@ -145,6 +145,11 @@ def describe_method(method):
     return text[method]
 
 
+def short_description(method):
+    """The head of :func:`describe_method`, for plot labels."""
+    return describe_method(method).split(":")[0].split(",")[0]
+
+
 def reconstruct(model, X):
     return model.inverse_transform(model.transform(X))
 
@@ -373,11 +378,7 @@ def write_plots(plot_data, args, folder, stem):
         methods = [m for m in args.methods if (m, shown_code) in data["reconstructions"]]
         if methods:
             panels = [("test images", data["shown"])] + [
-                (
-                    describe_method(m).split(":")[0].split(",")[0],
-                    data["reconstructions"][(m, shown_code)],
-                )
-                for m in methods
+                (short_description(m), data["reconstructions"][(m, shown_code)]) for m in methods
             ]
             figure, axes = plt.subplots(
                 len(panels), 1, figsize=(7, 0.8 * len(panels) + 0.6), squeeze=False
@@ -403,7 +404,7 @@ def write_plots(plot_data, args, folder, stem):
                 points = axis.scatter(
                     codes[:, 0], codes[:, 1], c=data["labels"], cmap="tab10", s=1, alpha=0.5
                 )
-                axis.set_title(describe_method(method).split(",")[0], fontsize=9)
+                axis.set_title(short_description(method), fontsize=9)
                 axis.set_xticks([])
                 axis.set_yticks([])
             figure.colorbar(points, ax=axes[0].tolist(), ticks=range(10), label="label")
