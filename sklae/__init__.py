@@ -2,17 +2,17 @@
 
 from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
-from ._persistence import InconsistentVersionWarning
-from ._transformer import AutoencoderTransformer, VariationalAutoencoder
-from .exceptions import TrainingDivergedError
+from ._transformer import AutoencoderTransformer
+from ._variational import VariationalAutoencoder
+from ._version import __version__
+from .exceptions import DivergenceWarning, InconsistentVersionWarning, TrainingDivergedError
 from .plotting import plot_loss_curve
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "DenoisingAutoencoder",
+    "DivergenceWarning",
     "InconsistentVersionWarning",
     "TrainingDivergedError",
     "VariationalAutoencoder",

@@ -8,14 +8,16 @@ from scipy import sparse
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import ACCEPTED_SPARSE, FLOAT_DTYPES, BaseAutoencoder, check_array, check_unit_interval
-from ._training import NOISE_KINDS, Corruption, DenoisingNet, DenoisingRows
+from ._base import DeterministicAutoencoder
+from ._engine import CORRUPTIONS, Corruption, TrainingRows, rows_on
+from ._validation import ACCEPTED_SPARSE, FLOAT_DTYPES, check_array, check_unit_interval
 
+NOISE_KINDS = CORRUPTIONS
 # Noise kinds whose level is a probability.
 PROBABILITY_NOISES = ("masking", "salt_and_pepper")
 
 
-class DenoisingAutoencoder(BaseAutoencoder):
+class DenoisingAutoencoder(DeterministicAutoencoder):
     """Autoencoder trained to map corrupted rows back to clean ones.
 
     In every epoch the training rows are corrupted afresh (Gaussian noise,
@@ -245,11 +247,8 @@ class DenoisingAutoencoder(BaseAutoencoder):
     True
     """
 
-    # Corrupts the training rows afresh every epoch.
-    _net_class = DenoisingNet
-
     _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
+        **DeterministicAutoencoder._parameter_constraints,
         "noise": [StrOptions(set(NOISE_KINDS))],
         "noise_level": [Interval(Real, 0, None, closed="left")],
     }
@@ -287,35 +286,33 @@ class DenoisingAutoencoder(BaseAutoencoder):
         device="cpu",
         callbacks=None,
     ):
-        super().__init__(
-            code_size,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            code_activation=code_activation,
-            output_activation=output_activation,
-            loss=loss,
-            sparsity=sparsity,
-            sparsity_target=sparsity_target,
-            contractive=contractive,
-            image_shape=image_shape,
-            conv_channels=conv_channels,
-            encoder=encoder,
-            decoder=decoder,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            alpha=alpha,
-            max_grad_norm=max_grad_norm,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            warm_start=warm_start,
-            random_state=random_state,
-            verbose=verbose,
-            device=device,
-            callbacks=callbacks,
-        )
+        self.code_size = code_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
+        self.contractive = contractive
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
+        self.encoder = encoder
+        self.decoder = decoder
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_grad_norm = max_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
         self.noise = noise
         self.noise_level = noise_level
 
@@ -344,7 +341,7 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, incremental=False, X_clean=X_clean)
+        return self._fit(X, incremental=False, X_targets=X_clean)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, X_clean=None):
@@ -370,46 +367,34 @@ class DenoisingAutoencoder(BaseAutoencoder):
         self : object
             The updated estimator.
         """
-        return self._fit(X, incremental=True, X_clean=X_clean)
+        return self._fit(X, incremental=True, X_targets=X_clean)
 
-    def _fit(self, X, incremental, X_clean=None):
-        # The base class builds the training data from X alone, in _row_data;
-        # the clean rows reach it through this attribute for the length of a fit.
-        self._pending_fit = {
-            "X_clean": X_clean,
-            "continuing": hasattr(self, "net_") and (incremental or self.warm_start),
-        }
-        try:
-            return super()._fit(X, incremental)
-        finally:
-            self.__dict__.pop("_pending_fit", None)
-
-    def _check_training_targets(self, X):
-        # With X_clean the given X holds the noisy inputs, which may leave [0, 1]
-        # under loss="bce"; the clean targets are checked in _row_data instead.
-        if self._pending_fit["X_clean"] is None:
-            super()._check_training_targets(X)
-
-    def _row_data(self, X, device):
+    def _check_parameters(self, n_features):
+        super()._check_parameters(n_features)
         if self.noise in PROBABILITY_NOISES and self.noise_level > 1:
             raise ValueError(
                 f"noise_level is the probability of corrupting an entry for "
                 f"noise={self.noise!r}, so it must be in [0, 1]; got {self.noise_level!r}."
             )
-        pending = self._pending_fit
-        self._update_data_range(X, pending["continuing"])
-        rows = super()._row_data(X, device)
-        if pending["X_clean"] is not None:
-            X_clean = self._check_clean_rows(pending["X_clean"], X, "fit")
+
+    def _training_rows(self, X, X_targets, device, continuing):
+        """Clean targets and their inputs: given noisy rows, or corruption drawn per batch."""
+        self._update_data_range(X, continuing)
+        if X_targets is not None:
+            # X holds the noisy inputs, which may leave [0, 1] under loss="bce";
+            # the clean targets are what the network learns to output.
+            X_clean = self._check_clean_rows(X_targets, X, "fit")
             check_unit_interval(X_clean, self.loss)
-            return DenoisingRows(targets=super()._row_data(X_clean, device), inputs=rows)
+            rows = TrainingRows(targets=rows_on(X_clean, device), inputs=rows_on(X, device))
+            return rows, X_clean
+        check_unit_interval(X, self.loss)
         corruption = Corruption(
             self.noise,
             self.noise_level,
             low=torch.as_tensor(self.data_min_, dtype=torch.float32),
             high=torch.as_tensor(self.data_max_, dtype=torch.float32),
         )
-        return DenoisingRows(targets=rows, corruption=corruption)
+        return TrainingRows(targets=rows_on(X, device), corruption=corruption), X
 
     def _update_data_range(self, X, continuing):
         if sparse.issparse(X):

@@ -13,6 +13,11 @@ Every autoencoder module here has the same protocol:
 
 Inputs and outputs are flat rows (the scikit-learn shape) even for
 convolutional networks, which reshape internally.
+
+Random draws (a variational code's noise, a contractive penalty's projections)
+come from the generator in a module's ``noise_generator`` attribute when the
+trainer sets one, so that no fit reads or advances torch's global random state;
+:func:`build_initialized` does the same for initial weights.
 """
 
 import math
@@ -60,6 +65,39 @@ def with_code_activation(encoder: nn.Sequential, code_activation: str) -> nn.Seq
     if code_activation != "identity":
         encoder.append(ACTIVATIONS[code_activation]())
     return encoder
+
+
+def initialize_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Draw the initial weights of ``module``'s layers from ``generator``, in place.
+
+    The same distributions as PyTorch's own ``reset_parameters`` (Kaiming-uniform
+    weights, uniform biases of bound ``1 / sqrt(fan_in)``) for linear,
+    convolutional and transposed convolutional layers.
+    """
+    for layer in module.modules():
+        if not isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if any(True for _ in layer.parameters(recurse=False)):
+                raise TypeError(f"no seeded initialisation for layers of type {type(layer)}")
+            continue
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        if layer.bias is not None:
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            layer.bias.data.uniform_(-bound, bound, generator=generator)
+    return module
+
+
+def build_initialized(build, seed: int) -> nn.Module:
+    """``build()``'s module with initial weights drawn from a generator seeded by ``seed``.
+
+    The module is built on the meta device, where construction draws nothing,
+    then given memory and initialised: torch's global random state is neither
+    read nor advanced, so fits in threads do not disturb each other.
+    """
+    with torch.device("meta"):
+        module = build()
+    module = module.to_empty(device="cpu")
+    return initialize_parameters(module, torch.Generator().manual_seed(int(seed)))
 
 
 def mlp_encoder_decoder(
@@ -180,7 +218,9 @@ class Autoencoder(nn.Module):
         code = self.encoder(x)
         return self.decoder(code), code
 
-    def jacobian_penalty(self, inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def jacobian_penalty(
+        self, inputs: torch.Tensor, code: torch.Tensor, generator=None
+    ) -> torch.Tensor:
         """Mean over rows of the squared Frobenius norm of d code / d input.
 
         Closed form when the encoder is one linear layer, optionally followed by
@@ -196,7 +236,7 @@ class Autoencoder(nn.Module):
             if isinstance(layers[1], nn.Sigmoid):
                 slope = code * (1 - code)
                 return (slope.pow(2) * row_norms).sum(dim=1).mean()
-        return projected_jacobian_penalty(inputs, code)
+        return projected_jacobian_penalty(inputs, code, generator)
 
 
 class MLPAutoencoder(Autoencoder):
@@ -248,9 +288,14 @@ class VariationalAutoencoderNetwork(Autoencoder):
         See :class:`Autoencoder`.
 
     In training mode :meth:`forward` samples the code with the
-    reparameterisation trick, drawing from torch's current random state; in
-    evaluation mode the code is the posterior mean, so outputs are deterministic.
+    reparameterisation trick, drawing from ``noise_generator`` (torch's global
+    random state when it is None); in evaluation mode the code is the posterior
+    mean, so outputs are deterministic.
     """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, output_activation="identity"):
+        super().__init__(encoder, decoder, output_activation)
+        self.noise_generator = None
 
     def posterior(self, x: torch.Tensor):
         """Posterior means and log-variances of the codes of ``x``."""
@@ -268,11 +313,16 @@ class VariationalAutoencoderNetwork(Autoencoder):
         mean, log_variance = self.posterior(x)
         code = mean
         if self.training:
-            code = mean + torch.exp(0.5 * log_variance) * torch.randn_like(mean)
+            noise = torch.randn(
+                mean.shape, generator=self.noise_generator, device=mean.device, dtype=mean.dtype
+            )
+            code = mean + torch.exp(0.5 * log_variance) * noise
         return self.decoder(code), code, mean, log_variance
 
-    def jacobian_penalty(self, inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return projected_jacobian_penalty(inputs, code)
+    def jacobian_penalty(
+        self, inputs: torch.Tensor, code: torch.Tensor, generator=None
+    ) -> torch.Tensor:
+        return projected_jacobian_penalty(inputs, code, generator)
 
 
 def autograd_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
@@ -288,7 +338,9 @@ def autograd_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch
     return total.mean()
 
 
-def projected_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+def projected_jacobian_penalty(
+    inputs: torch.Tensor, code: torch.Tensor, generator=None
+) -> torch.Tensor:
     """Unbiased estimate of the mean over rows of ``||d code / d input||_F^2``.
 
     Hutchinson's estimator: for a random sign vector ``u`` per row,
@@ -296,10 +348,13 @@ def projected_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torc
     vector-Jacobian product, so one backward pass replaces the one per code unit
     of :func:`autograd_jacobian_penalty`. Its gradient is unbiased too, which is
     all stochastic training needs; sign vectors have the lowest variance of
-    such estimators (exact for a single code unit). The signs come from torch's
-    current random state, which training seeds.
+    such estimators (exact for a single code unit). The signs come from
+    ``generator`` (torch's global random state when it is None).
     """
-    signs = torch.randint_like(code, 2).mul_(2).sub_(1)
+    signs = torch.randint(
+        0, 2, code.shape, generator=generator, device=code.device, dtype=code.dtype
+    )
+    signs = signs.mul_(2).sub_(1)
     (projection,) = torch.autograd.grad((code * signs).sum(), inputs, create_graph=True)
     return projection.flatten(1).pow(2).sum(dim=1).mean()
 
@@ -388,8 +443,12 @@ class AutoencoderObjective(nn.Module):
         Weight (``beta``) of the KL term of a variational module's outputs.
 
     Called as ``objective(outputs, target, inputs, module)`` where ``outputs`` is
-    the module's :meth:`forward` tuple.
+    the module's :meth:`forward` tuple. The contractive penalty's random
+    projections are drawn from ``noise_generator`` when the trainer sets one.
     """
+
+    # The trainer passes the inputs and the module (for the contractive penalty).
+    takes_inputs = True
 
     def __init__(
         self, reconstruction, sparsity=0.0, sparsity_target=None, contractive=0.0, kl_weight=1.0
@@ -400,6 +459,7 @@ class AutoencoderObjective(nn.Module):
         self.sparsity_target = sparsity_target
         self.contractive = float(contractive)
         self.kl_weight = float(kl_weight)
+        self.noise_generator = None
 
     @property
     def needs_input_gradient(self):
@@ -415,7 +475,9 @@ class AutoencoderObjective(nn.Module):
         if self.sparsity:
             loss = loss + self.sparsity * sparsity_penalty(code, self.sparsity_target)
         if self.contractive and inputs is not None and inputs.requires_grad:
-            loss = loss + self.contractive * module.jacobian_penalty(inputs, code)
+            loss = loss + self.contractive * module.jacobian_penalty(
+                inputs, code, self.noise_generator
+            )
         if posterior:
             mean, log_variance = posterior
             loss = loss + self.kl_weight * gaussian_kl(mean, log_variance).mean()

@@ -9,13 +9,14 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import FLOAT_DTYPES, validate_data
+from ._base import BaseAutoencoder
 from ._networks import ACTIVATIONS
 from ._persistence import VersionedPickleMixin
 from ._transformer import AutoencoderTransformer
+from ._validation import FLOAT_DTYPES, validate_data
 
 # Gradient steps each member takes when max_iter="auto": enough for a small
 # network to learn the bulk of the data, few enough not to memorise the rare rows.
@@ -217,7 +218,8 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
         "scale": ["boolean"],
         "clip": [Interval(Real, 0, None, closed="neither"), None],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
-        "estimator": [HasMethods(["fit", "transform", "inverse_transform"]), None],
+        # Members are trained and scored as sklae autoencoders (n_iter_, random_state).
+        "estimator": [BaseAutoencoder, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [StrOptions({"cpu", "cuda", "auto"})],

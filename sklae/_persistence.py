@@ -8,61 +8,16 @@ does the same for sklae's estimators, with sklae's version.
 
 import warnings
 
+from . import _version
+from .exceptions import InconsistentVersionWarning
+
 VERSION_KEY = "_sklae_version"
 # What a pickle made before sklae stored its version is reported as.
 UNKNOWN_VERSION = "unknown (before 0.1.0)"
 
 
-class InconsistentVersionWarning(UserWarning):
-    """A fitted sklae estimator was unpickled by a different sklae version.
-
-    Networks, training engine and fitted attributes may differ between
-    versions, so the loaded model can fail or give other results. Refit it, or
-    load it with the version that saved it. Like scikit-learn's warning of
-    the same name, it can be turned into an error with :mod:`warnings` filters.
-
-    Parameters
-    ----------
-    estimator_name : str
-        Class name of the unpickled estimator.
-    original_version : str
-        The sklae version that pickled it.
-    current_version : str
-        The sklae version that unpickled it.
-
-    Examples
-    --------
-    >>> from sklae import InconsistentVersionWarning
-    >>> warning = InconsistentVersionWarning(
-    ...     estimator_name="AutoencoderTransformer",
-    ...     original_version="0.1.0",
-    ...     current_version="0.2.0",
-    ... )
-    >>> issubclass(InconsistentVersionWarning, UserWarning)
-    True
-    >>> print(str(warning)[:79])
-    Trying to unpickle estimator AutoencoderTransformer from sklae version 0.1.0 wh
-    """
-
-    def __init__(self, *, estimator_name, original_version, current_version):
-        self.estimator_name = estimator_name
-        self.original_version = original_version
-        self.current_version = current_version
-
-    def __str__(self):
-        return (
-            f"Trying to unpickle estimator {self.estimator_name} from sklae version "
-            f"{self.original_version} when using version {self.current_version}. This "
-            "might lead to breaking code or invalid results: refit the model with this "
-            f"version, or load it with sklae {self.original_version}."
-        )
-
-
 def current_version():
-    # Imported when called: the package's __init__ imports the estimators first.
-    from . import __version__
-
-    return __version__
+    return _version.__version__
 
 
 class VersionedPickleMixin:

@@ -1,22 +1,9 @@
 """AutoencoderTransformer: a non-linear drop-in for PCA."""
 
-from numbers import Integral, Real
-
-import numpy as np
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
-
-from ._base import BaseAutoencoder, check_unit_interval
-from ._networks import (
-    AutoencoderObjective,
-    ReconstructionLoss,
-    VariationalAutoencoderNetwork,
-    gaussian_kl,
-)
+from ._base import DeterministicAutoencoder
 
 
-class AutoencoderTransformer(BaseAutoencoder):
+class AutoencoderTransformer(DeterministicAutoencoder):
     """Autoencoder dimensionality reduction, with the API of :class:`~sklearn.decomposition.PCA`.
 
     A fully connected encoder maps each row to a ``code_size``-dimensional code
@@ -75,8 +62,10 @@ class AutoencoderTransformer(BaseAutoencoder):
         Weight of the squared Frobenius norm of the encoder's Jacobian
         (contractive autoencoder): codes then change little under small input
         perturbations. Closed form for a single linear layer (with or without a
-        logistic code), autograd otherwise (one backward pass per code unit). It
-        is part of the training loss only; validation losses leave it out.
+        logistic code); otherwise Hutchinson's unbiased estimate, one backward
+        pass with random sign projections drawn from the seeded training
+        generator. It is part of the training loss only; validation losses
+        leave it out.
 
     image_shape : tuple of int or None, default=None
         ``(height, width)`` or ``(channels, height, width)`` of images given as
@@ -227,183 +216,6 @@ class AutoencoderTransformer(BaseAutoencoder):
     (1797, 64)
     """
 
-
-class VariationalAutoencoder(BaseAutoencoder):
-    """Variational autoencoder: codes with a Gaussian posterior, and generation by sampling.
-
-    The encoder outputs, for each row, the mean and log-variance of a Gaussian
-    distribution over codes; training maximises the evidence lower bound (ELBO):
-    the reconstruction log-likelihood of a code sampled from that distribution,
-    minus ``beta`` times its KL divergence from the standard normal prior
-    (Kingma & Welling, 2014; ``beta > 1`` as in Higgins et al., 2017). The prior
-    then fills the code space, so :meth:`sample` decodes draws from it into new
-    rows. :meth:`transform` returns posterior means and :meth:`inverse_transform`
-    decodes, as for :class:`AutoencoderTransformer`.
-
-    Parameters
-    ----------
-    code_size : int, default=2
-        Dimension of the latent code.
-
-    hidden_layer_sizes : int or tuple of int, default=(128, 64)
-        Widths of the encoder's hidden layers (with ``image_shape``, those
-        between the last convolution and the code); the decoder mirrors them.
-
-    activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
-            default="relu"
-        Activation between hidden layers (and convolutions).
-
-    code_activation : {"identity"}, default="identity"
-        Must stay ``"identity"``: the posterior mean and log-variance are
-        unbounded. Present so the variants share one parameter set.
-
-    output_activation : {"auto", "identity", "sigmoid"}, default="auto"
-        Applied to the decoder's output; ``"auto"`` means ``"sigmoid"`` for
-        ``loss="bce"`` and ``"identity"`` otherwise.
-
-    loss : {"mse", "l1", "bce"}, default="mse"
-        Reconstruction term, summed over the features of a row (a Gaussian,
-        Laplace or Bernoulli log-likelihood up to constants). ``"bce"`` suits
-        data in [0, 1] such as images.
-
-    beta : float, default=1.0
-        Weight of the KL term. 1 is the ELBO; larger values trade reconstruction
-        for a smoother, more disentangled code space.
-
-    sparsity : float, default=0.0
-        Weight of an L1 penalty on the posterior means.
-
-    sparsity_target : None, default=None
-        Unsupported for the variational model (its codes are unbounded); must
-        stay None.
-
-    contractive : float, default=0.0
-        Weight of the squared Jacobian norm of the posterior mean (autograd).
-
-    image_shape : tuple of int or None, default=None
-        ``(height, width)`` or ``(channels, height, width)``: use a convolutional
-        encoder and decoder for images given as flat rows.
-
-    conv_channels : tuple of int, default=(32, 64)
-        Channels of the convolutions when ``image_shape`` is set.
-
-    encoder : torch.nn.Module or None, default=None
-        A custom encoder mapping rows to ``2 * code_size`` values (means, then
-        log-variances). Give ``decoder`` too.
-
-    decoder : torch.nn.Module or None, default=None
-        The matching custom decoder, mapping ``code_size`` codes back to rows.
-
-    max_iter : int, default=200
-        Maximum number of epochs.
-
-    batch_size : int or "auto", default="auto"
-        Rows per mini-batch; ``"auto"`` means ``min(256, n_samples)``.
-
-    learning_rate_init : float, default=1e-3
-        Learning rate of the Adam optimiser.
-
-    alpha : float, default=0.0
-        L2 penalty on the weights (weight decay).
-
-    max_grad_norm : float or None, default=None
-        Clip the L2 norm of all gradients together to this value before each
-        optimiser step (:func:`torch.nn.utils.clip_grad_norm_`), which keeps a
-        few extreme rows or a large learning rate from blowing the weights up.
-        None does not clip.
-
-    early_stopping : bool, default=False
-        Stop when the loss on a held-out ``validation_fraction`` stops improving,
-        restoring the best weights.
-
-    validation_fraction : float, default=0.1
-        Share of rows held out for early stopping.
-
-    n_iter_no_change : int, default=10
-        Epochs without relative improvement by ``tol`` before stopping.
-
-    tol : float, default=1e-4
-        Relative improvement that counts.
-
-    warm_start : bool, default=False
-        Continue from the fitted weights on the next :meth:`fit`.
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and the sampling of codes in training.
-
-    verbose : int, default=0
-        With 1 or more, print a table of epoch, training loss, validation loss
-        and seconds per epoch, as skorch does; with 2 or more, also a progress
-        bar through each epoch's batches (skorch's ``ProgressBar``, via tqdm,
-        which renders as a widget in notebooks).
-
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where to train and predict.
-
-    callbacks : list of skorch callbacks or None, default=None
-        Extra :mod:`skorch.callbacks` for training.
-
-    Attributes
-    ----------
-    net_ : AutoencoderNet
-        The trained skorch net.
-
-    module_ : torch.nn.Module
-        The trained network (``encode``, ``decode`` and ``posterior`` methods).
-
-    loss_curve_ : list of float
-        Training loss (negative ELBO per row) after each epoch.
-
-    n_iter_ : int
-        Number of epochs trained.
-
-    code_size_ : int
-        Dimension of the latent code.
-
-    best_loss_ : float or None
-        Lowest training loss, when ``early_stopping`` is False.
-
-    validation_scores_ : list of float or None
-        Negative validation loss after each epoch, with ``early_stopping``.
-
-    best_validation_score_ : float or None
-        Highest validation score, with ``early_stopping``.
-
-    n_features_in_ : int
-        Number of features seen during :term:`fit`.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`, when they are all strings.
-
-    See Also
-    --------
-    AutoencoderTransformer : The deterministic autoencoder.
-    sklearn.mixture.GaussianMixture : Another generative model with ``sample``.
-
-    Notes
-    -----
-    :meth:`score_samples` evaluates the ELBO at the posterior mean (no sampling),
-    so scores are deterministic: ``-(reconstruction term + beta * KL)`` per row.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklae import VariationalAutoencoder
-    >>> X = load_digits().data / 16.0
-    >>> vae = VariationalAutoencoder(code_size=2, loss="bce", max_iter=5, random_state=0)
-    >>> vae.fit(X).transform(X).shape
-    (1797, 2)
-    >>> vae.sample(3, random_state=0).shape
-    (3, 64)
-    """
-
-    _parameter_constraints: dict = {
-        **BaseAutoencoder._parameter_constraints,
-        "code_activation": [StrOptions({"identity"})],
-        "sparsity_target": [None],
-        "beta": [Interval(Real, 0, None, closed="left")],
-    }
-
     def __init__(
         self,
         code_size=2,
@@ -413,7 +225,6 @@ class VariationalAutoencoder(BaseAutoencoder):
         code_activation="identity",
         output_activation="auto",
         loss="mse",
-        beta=1.0,
         sparsity=0.0,
         sparsity_target=None,
         contractive=0.0,
@@ -436,112 +247,30 @@ class VariationalAutoencoder(BaseAutoencoder):
         device="cpu",
         callbacks=None,
     ):
-        super().__init__(
-            code_size,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            code_activation=code_activation,
-            output_activation=output_activation,
-            loss=loss,
-            sparsity=sparsity,
-            sparsity_target=sparsity_target,
-            contractive=contractive,
-            image_shape=image_shape,
-            conv_channels=conv_channels,
-            encoder=encoder,
-            decoder=decoder,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            learning_rate_init=learning_rate_init,
-            alpha=alpha,
-            max_grad_norm=max_grad_norm,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            warm_start=warm_start,
-            random_state=random_state,
-            verbose=verbose,
-            device=device,
-            callbacks=callbacks,
-        )
-        self.beta = beta
-
-    def _make_module(self, n_features):
-        encoder, decoder = self._encoder_decoder(n_features, 2 * self.code_size)
-        return VariationalAutoencoderNetwork(encoder, decoder, self._resolved_output_activation())
-
-    def _make_criterion(self):
-        return AutoencoderObjective(
-            ReconstructionLoss(self.loss, self._resolved_output_activation(), reduction="row_sum"),
-            sparsity=self.sparsity,
-            contractive=self.contractive,
-            kl_weight=self.beta,
-        )
-
-    def score_samples(self, X):
-        """Evidence lower bound (ELBO) of each sample, at the posterior mean.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            ``-(reconstruction term + beta * KL)`` per row: the negative of the
-            training loss of that row. Higher is better.
-        """
-        X = self._validate_input(X)
-        check_unit_interval(X, self.loss)
-        module = self.net_.module_
-        objective = self.net_.criterion_
-
-        def elbo(rows):
-            mean, log_variance = module.posterior(rows)
-            reconstruction = objective.reconstruction.per_entry(module.decoder(mean), rows)
-            # Sums in float64: a float32 sum's rounding depends on the batch's
-            # size, and a row's score must not.
-            penalty = self.beta * gaussian_kl(mean.double(), log_variance.double())
-            return -(reconstruction.double().sum(dim=1) + penalty)[:, None]
-
-        return self._map_rows(X, elbo, 1)[:, 0]
-
-    def score(self, X, y=None):
-        """Mean evidence lower bound (ELBO) per sample; higher is better.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-        y : None
-            Ignored; present for API consistency.
-
-        Returns
-        -------
-        score : float
-            The mean of :meth:`score_samples`.
-        """
-        return float(np.mean(self.score_samples(X)))
-
-    def sample(self, n_samples=1, random_state=None):
-        """Generate new rows by decoding codes drawn from the standard normal prior.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of rows to generate.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draw of codes.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Generated rows, float64.
-        """
-        check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        codes = check_random_state(random_state).standard_normal((n_samples, self.code_size_))
-        return self.inverse_transform(codes)
+        self.code_size = code_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.output_activation = output_activation
+        self.loss = loss
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
+        self.contractive = contractive
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
+        self.encoder = encoder
+        self.decoder = decoder
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_grad_norm = max_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks

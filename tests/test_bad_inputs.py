@@ -281,12 +281,6 @@ BAD_PARAMETERS = [
         "encoder and decoder must be given together, or neither",
     ),
     (
-        "VariationalAutoencoder",
-        {"code_activation": "relu"},
-        InvalidParameterError,
-        r"'code_activation' parameter of VariationalAutoencoder must be a str among \{'identity'\}",
-    ),
-    (
         "DenoisingAutoencoder",
         {"noise": "masking", "noise_level": 1.5},
         ValueError,

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from skorch.callbacks import Callback
 
 from sklae import AutoencoderTransformer
-from sklae._base import as_float32_tensor
+from sklae._engine import as_float32_tensor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

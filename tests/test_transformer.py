@@ -22,7 +22,7 @@ from sklearn.preprocessing import MinMaxScaler
 from skorch.callbacks import Callback, LRScheduler
 
 from sklae import AutoencoderTransformer, TrainingDivergedError
-from sklae._training import RowData
+from sklae._engine import RowData
 
 # Most tests train for a few epochs, where the ConvergenceWarning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -247,14 +247,17 @@ def test_vae_is_reproducible_and_leaves_global_rng_alone():
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        (dict(sparsity_target=0.1), InvalidParameterError, "sparsity_target"),
-        (dict(code_activation="logistic"), InvalidParameterError, "code_activation"),
+        # Parameters its codes cannot use are not parameters of the VAE at all.
+        (dict(sparsity_target=0.1), TypeError, "sparsity_target"),
+        (dict(code_activation="logistic"), TypeError, "code_activation"),
         (dict(beta=-1.0), InvalidParameterError, "beta"),
     ],
 )
 def test_vae_rejects_parameters_it_cannot_use(params, error, match):
     with pytest.raises(error, match=match):
         VariationalAutoencoder(max_iter=1, **params).fit(X_TRAIN)
+    assert "code_activation" not in VariationalAutoencoder().get_params()
+    assert "sparsity_target" not in VariationalAutoencoder().get_params()
 
 
 def test_vae_pickles(fitted_vae):

@@ -1,0 +1,61 @@
+"""The training engine: data, callbacks and the skorch net, apart from the estimators.
+
+- :mod:`.data`: rows, corruption and the one batching path (training,
+  validation, inference), seeded with explicit generators;
+- :mod:`.callbacks`: stopping, divergence;
+- :mod:`.net`: the skorch net, built and re-configured from a
+  :class:`~.net.TrainingPlan`, trained by :func:`~.net.train`;
+- :mod:`.distributed`: the same net under PyTorch's DistributedDataParallel.
+
+Imports point one way: estimators -> engine -> networks. Nothing here names an
+estimator parameter; the estimators translate.
+"""
+
+from .callbacks import DivergenceGuard, ImprovementStopper
+from .data import (
+    CORRUPTIONS,
+    EVALUATION_BATCH_SIZE,
+    Batches,
+    Corruption,
+    RowData,
+    TrainingRows,
+    as_float32_tensor,
+    map_rows,
+    pass_seeds,
+    to_float32,
+)
+from .net import (
+    AutoencoderNet,
+    RandomRowSplit,
+    TrainingOutcome,
+    TrainingPlan,
+    build_net,
+    configure_net,
+    map_module,
+    rows_on,
+    train,
+)
+
+__all__ = [
+    "CORRUPTIONS",
+    "EVALUATION_BATCH_SIZE",
+    "AutoencoderNet",
+    "Batches",
+    "Corruption",
+    "DivergenceGuard",
+    "ImprovementStopper",
+    "RandomRowSplit",
+    "RowData",
+    "TrainingOutcome",
+    "TrainingPlan",
+    "TrainingRows",
+    "as_float32_tensor",
+    "build_net",
+    "configure_net",
+    "map_module",
+    "map_rows",
+    "pass_seeds",
+    "rows_on",
+    "to_float32",
+    "train",
+]
