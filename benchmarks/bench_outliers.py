@@ -22,20 +22,26 @@ Usage::
 
 Data come from ``../shared/data/adbench`` relative to the repository root, or
 from ``--data-dir`` / the ``SKLAE_DATA_DIR`` environment variable (the folder
-that holds ``adbench/``). Results go to ``benchmarks/results/outliers*``.
+that holds ``adbench/``). Results go to ``benchmarks/results/outliers*``
+(``--output-dir``).
 """
 
 import argparse
 import math
-import os
-import shlex
 import sys
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import (
+    Timer,
+    add_common_arguments,
+    format_provenance_comments,
+    format_provenance_markdown,
+    parse_args,
+    png_metadata,
+    provenance,
+    set_threads,
+)
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -44,18 +50,9 @@ from sklearn.preprocessing import StandardScaler
 
 from sklae import AutoencoderOutlierDetector
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK_SETS = ("14_glass", "42_WBC", "45_wine", "6_cardio")
 OURS = "sklae_AE"
 BASELINES = ("IForest", "LOF", "PCArec", "pyod_AE")
-
-
-def data_dir_from(args):
-    if args.data_dir:
-        return Path(args.data_dir)
-    return Path(os.environ.get("SKLAE_DATA_DIR", DEFAULT_DATA_DIR))
 
 
 def load_sets(data_dir, quick):
@@ -116,11 +113,10 @@ def run(sets, seeds, methods):
     for name, (X, y) in sets.items():
         for seed in seeds:
             for method, score in methods.items():
-                start = time.perf_counter()
-                with warnings.catch_warnings():
+                with Timer() as timer, warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     outlyingness = score(X, seed)
-                seconds = time.perf_counter() - start
+                seconds = timer.seconds
                 roc = roc_auc_score(y, outlyingness)
                 ap = average_precision_score(y, outlyingness)
                 records.append((name, method, seed, roc, ap, seconds))
@@ -160,7 +156,7 @@ def ranks_by_set(table, set_names, method_names, metric):
     return ranks
 
 
-def write_markdown(path, table, set_names, method_names, command, seeds, n_threads):
+def write_markdown(path, table, set_names, method_names, stamp, seeds):
     roc_ranks = ranks_by_set(table, set_names, method_names, "roc")
     ap_ranks = ranks_by_set(table, set_names, method_names, "ap")
 
@@ -170,11 +166,9 @@ def write_markdown(path, table, set_names, method_names, command, seeds, n_threa
     lines = [
         "# Unsupervised outlier detection on ADBench (fit on all rows, score all rows)",
         "",
-        f"Command: `{command}`",
-        "",
-        f"Seeds: {list(seeds)}; torch threads: {n_threads}; torch {torch.__version__}. "
-        "Cells: mean ± std over seeds. Seconds: fit + scoring of all rows, methods "
-        "interleaved per data set and seed. LOF and PCArec are deterministic.",
+        format_provenance_markdown(stamp),
+        f"Seeds: {list(seeds)}. Cells: mean ± std over seeds. Seconds: fit + scoring of all "
+        "rows, methods interleaved per data set and seed. LOF and PCArec are deterministic.",
         "",
     ]
     for metric, title, ranks in (
@@ -226,31 +220,29 @@ def write_markdown(path, table, set_names, method_names, command, seeds, n_threa
     best_baseline = max(baselines, key=lambda m: mean_over_sets(m, "roc"))
     margin = ours - mean_over_sets(best_baseline, "roc")
     wins = sum(table[n, OURS]["roc"].mean() > table[n, "IForest"]["roc"].mean() for n in set_names)
-    highest = all(ours >= mean_over_sets(m, "roc") for m in method_names)
+    best_method = max(method_names, key=lambda m: mean_over_sets(m, "roc"))
     lines += [
-        "## Goals of issue 4",
+        "## Summary",
         "",
-        f"- Mean ROC-AUC highest of all methods: {'met' if highest else 'NOT met'} ({ours:.3f}).",
-        f"- At least 0.02 above the best baseline ({best_baseline}, "
-        f"{mean_over_sets(best_baseline, 'roc'):.3f}): margin {margin:+.3f}, "
-        f"{'met' if margin >= 0.02 else 'NOT met'}.",
-        f"- Ahead of IsolationForest on more than half of the sets: {wins} of "
-        f"{len(set_names)}, {'met' if wins > len(set_names) / 2 else 'NOT met'}.",
+        f"- Highest mean ROC-AUC: {best_method} ({mean_over_sets(best_method, 'roc'):.3f})"
+        + ("." if best_method == OURS else f"; {OURS}: {ours:.3f}."),
+        f"- {OURS} against the best baseline ({best_baseline}, "
+        f"{mean_over_sets(best_baseline, 'roc'):.3f}): {margin:+.3f} mean ROC-AUC.",
+        f"- {OURS} ahead of IsolationForest on {wins} of {len(set_names)} sets.",
     ]
     if "pyod_AE" in method_names:
         ratio = medians["pyod_AE"] / medians[OURS]
         lines.append(
-            f"- Median fit time at least 10x shorter than PyOD's AutoEncoder: "
-            f"{medians[OURS]:.3f} s vs {medians['pyod_AE']:.3f} s, ratio {ratio:.1f}x, "
-            f"{'met' if ratio >= 10 else 'NOT met'}."
+            f"- Median seconds (fit + scoring): {OURS} {medians[OURS]:.3f} s, pyod_AE "
+            f"{medians['pyod_AE']:.3f} s; pyod_AE / {OURS}: {ratio:.2f}x."
         )
     else:
-        lines.append("- PyOD not installed: the fit-time goal was not measured.")
+        lines.append("- PyOD not run (not installed, or `--no-pyod`).")
     lines.append("")
     path.write_text("\n".join(lines))
 
 
-def write_plot(path, table, set_names, method_names):
+def write_plot(path, table, set_names, method_names, stamp):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,22 +263,20 @@ def write_plot(path, table, set_names, method_names):
     ax.set_title("Unsupervised outlier detection on ADBench (fit and score all rows)")
     ax.legend(ncol=len(method_names), fontsize=8, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, metadata=png_metadata(stamp))
     plt.close(fig)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="folder holding adbench/ (default ../shared/data)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     parser.add_argument("--quick", action="store_true", help="4 small sets, 1 seed")
     parser.add_argument("--no-pyod", action="store_true", help="skip PyOD even if installed")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output-dir", default=str(RESULTS_DIR))
-    args = parser.parse_args(argv)
+    add_common_arguments(parser, threads=1, threads_help="torch threads (default 1)")
+    args = parse_args(parser, argv)
 
-    torch.set_num_threads(args.threads)
-    sets = load_sets(data_dir_from(args), args.quick)
+    set_threads(args.threads)
+    sets = load_sets(args.data_dir, args.quick)
     seeds = range(1 if args.quick else args.seeds)
     methods = {
         OURS: sklae_ae,
@@ -296,23 +286,22 @@ def main(argv=None):
     }
     if not args.no_pyod and pyod_available():
         methods["pyod_AE"] = pyod_ae
+    stamp = provenance(
+        extra_packages=("pyod",) if "pyod_AE" in methods else (), argv=argv, script=__file__
+    )
     records = run(sets, seeds, methods)
 
     set_names, method_names = list(sets), list(methods)
     table = summarise(records, set_names, method_names)
     for name, (X, _) in sets.items():
         table[name, method_names[0]]["shape"] = f"{X.shape[0]} x {X.shape[1]}"
-    output_dir = Path(args.output_dir)
+    output_dir = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     stem = "outliers_quick" if args.quick else "outliers"
-    command = "python " + " ".join(
-        shlex.quote(part) for part in [os.path.relpath(__file__, REPO_ROOT), *sys.argv[1:]]
-    )
-    write_markdown(
-        output_dir / f"{stem}.md", table, set_names, method_names, command, seeds, args.threads
-    )
-    write_plot(output_dir / f"{stem}.png", table, set_names, method_names)
+    write_markdown(output_dir / f"{stem}.md", table, set_names, method_names, stamp, seeds)
+    write_plot(output_dir / f"{stem}.png", table, set_names, method_names, stamp)
     with open(output_dir / f"{stem}.csv", "w") as handle:
+        handle.write(format_provenance_comments(stamp))
         handle.write("data_set,method,seed,roc_auc,average_precision,seconds\n")
         for record in records:
             handle.write("{},{},{},{:.6f},{:.6f},{:.6f}\n".format(*record))

@@ -11,40 +11,76 @@ alike:
 
 The bare loop is what a careful PyTorch user writes: one float32 tensor, a fresh
 ``randperm`` each epoch, ``index_select`` per batch, no DataLoader. It trains the
-very same ``MLPAutoencoder`` with the same loss, optimiser, epochs and batch size.
+same network as sklae's (:class:`MLPAutoencoder` below: the layers sklae builds,
+created in the same order, so the same initial weights for a seed) with the same
+loss, optimiser, epochs and batch size.
 
 Usage::
 
     python benchmarks/bench_training_speed.py            # both workloads, writes results
-    python benchmarks/bench_training_speed.py --quick    # fewer repeats and rows
+    python benchmarks/bench_training_speed.py --quick    # fewer repeats and rows, no file
+
+Results go to ``benchmarks/results/training_speed_<device>.md`` (``--output-dir``,
+``--output``); ``--quick`` writes ``training_speed_quick_<device>.md`` only when
+``--output-dir`` or ``--output`` is given.
 """
 
 import argparse
-import platform
 import statistics
-import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import Timer, add_common_arguments, format_provenance_markdown, parse_args, provenance
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from sklae import AutoencoderTransformer
-from sklae._networks import MLPAutoencoder, ReconstructionLoss
-from sklae.datasets import default_data_dir, load_mnist_like
+from sklae.datasets import load_mnist_like
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+class MLPAutoencoder(torch.nn.Module):
+    """The fully connected autoencoder of ``AutoencoderTransformer(hidden_layer_sizes=
+    hidden, code_size=code_size)`` in plain torch: ReLU between linear layers, a
+    linear code, a mirrored decoder; ``forward`` returns the decoder's output before
+    the output activation, and the code."""
+
+    def __init__(self, n_features, code_size, hidden):
+        super().__init__()
+        widths = [n_features, *hidden]
+        self.encoder = self._stack([*widths, code_size])
+        self.decoder = self._stack([code_size, *widths[::-1]])
+
+    @staticmethod
+    def _stack(widths):
+        layers = []
+        for n_in, n_out in zip(widths[:-1], widths[1:]):
+            layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+        return torch.nn.Sequential(*layers[:-1])
+
+    def forward(self, x):
+        code = self.encoder(x)
+        return self.decoder(code), code
+
+
+def reconstruction_loss(output_activation):
+    """Mean squared error after the output activation, as sklae's ``loss="mse"``."""
+
+    def loss(pre_activation, target):
+        if output_activation == "sigmoid":
+            pre_activation = torch.sigmoid(pre_activation)
+        return torch.nn.functional.mse_loss(pre_activation, target)
+
+    return loss
 
 
 def bare_torch_loop(X, hidden, code_size, output_activation, batch_size, epochs, device, seed=0):
     """Train the reference way; returns the final epoch's mean loss."""
     torch.manual_seed(seed)
-    model = MLPAutoencoder(X.shape[1], code_size, hidden, "relu", output_activation).to(device)
-    criterion = ReconstructionLoss("mse", output_activation)
+    model = MLPAutoencoder(X.shape[1], code_size, hidden).to(device)
+    criterion = reconstruction_loss(output_activation)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = torch.from_numpy(X).to(device)
     generator = torch.Generator().manual_seed(seed)
@@ -64,8 +100,8 @@ def bare_torch_loop(X, hidden, code_size, output_activation, batch_size, epochs,
 def torch_dataloader_loop(X, hidden, code_size, output_activation, batch_size, epochs, device):
     """The textbook loop with ``TensorDataset`` + ``DataLoader(shuffle=True)``."""
     torch.manual_seed(0)
-    model = MLPAutoencoder(X.shape[1], code_size, hidden, "relu", output_activation).to(device)
-    criterion = ReconstructionLoss("mse", output_activation)
+    model = MLPAutoencoder(X.shape[1], code_size, hidden).to(device)
+    criterion = reconstruction_loss(output_activation)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(X))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
@@ -76,6 +112,17 @@ def torch_dataloader_loop(X, hidden, code_size, output_activation, batch_size, e
             loss = criterion(model(batch)[0], batch)
             loss.backward()
             optimizer.step()
+
+
+class ReconstructionLoss(torch.nn.Module):
+    """:func:`reconstruction_loss` as the module skorch's ``criterion`` expects."""
+
+    def __init__(self, output_activation):
+        super().__init__()
+        self.loss = reconstruction_loss(output_activation)
+
+    def forward(self, pre_activation, target):
+        return self.loss(pre_activation, target)
 
 
 class ReconstructionOnly(torch.nn.Module):
@@ -95,10 +142,8 @@ def plain_skorch(X, hidden, code_size, output_activation, batch_size, epochs, de
 
     torch.manual_seed(0)
     net = NeuralNetRegressor(
-        ReconstructionOnly(
-            MLPAutoencoder(X.shape[1], code_size, hidden, "relu", output_activation)
-        ),
-        criterion=ReconstructionLoss("mse", output_activation),
+        ReconstructionOnly(MLPAutoencoder(X.shape[1], code_size, hidden)),
+        criterion=ReconstructionLoss(output_activation),
         optimizer=torch.optim.Adam,
         lr=1e-3,
         max_epochs=epochs,
@@ -150,11 +195,9 @@ def time_interleaved(methods, arguments, repeats):
     seconds = {name: [] for name in methods}
     for _ in range(repeats):
         for name, method in methods.items():
-            start = time.perf_counter()
-            method(*arguments)
-            if arguments[-1] == "cuda":
-                torch.cuda.synchronize()
-            seconds[name].append(time.perf_counter() - start)
+            with Timer(arguments[-1]) as timer:
+                method(*arguments)
+            seconds[name].append(timer.seconds)
     return {name: statistics.median(values) for name, values in seconds.items()}, seconds
 
 
@@ -169,7 +212,6 @@ def synthetic_tabular(n_rows=20000, n_features=50, rank=8, seed=0):
 
 
 def run(args):
-    torch.set_num_threads(args.threads)
     device = args.device
     sections = []
 
@@ -208,16 +250,12 @@ def run(args):
     return sections
 
 
-def format_results(sections, args, command):
+def format_results(sections, args, stamp):
     lines = [
         "# Training speed: sklae against a bare PyTorch loop",
         "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}, "
-        f"device `{args.device}`"
-        + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else "")
-        + f", torch {torch.__version__}, {args.threads} torch/BLAS thread(s).",
+        format_provenance_markdown(stamp),
+        f"{args.threads} torch/BLAS thread(s). "
         "Each method ran in turn, interleaved; the tables give medians (all runs in brackets).",
         "",
     ]
@@ -246,31 +284,31 @@ def format_results(sections, args, command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="folder with mnist/ (default: $SKLAE_DATA_DIR or ../shared/data)",
-    )
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
     parser.add_argument("--repeats-tabular", type=int, default=5)
     parser.add_argument("--repeats-mnist", type=int, default=3)
     parser.add_argument("--mnist-epochs", type=int, default=2)
     parser.add_argument("--with-skorch-mnist", action="store_true")
     parser.add_argument("--skip-mnist", action="store_true")
     parser.add_argument("--quick", action="store_true", help="fewer rows, for a smoke test")
-    parser.add_argument("--output", default=None, help="markdown file to write")
-    args = parser.parse_args(argv)
-    if args.data_dir is None:
-        args.data_dir = default_data_dir()
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="markdown file to write (default: OUTPUT_DIR/training_speed_<device>.md)",
+    )
+    add_common_arguments(
+        parser, device=True, threads=1, threads_help="torch and BLAS threads (default 1)"
+    )
+    args = parse_args(parser, argv)
     if args.quick:
         args.repeats_tabular, args.repeats_mnist, args.mnist_epochs = 2, 1, 1
-    command = "python " + " ".join(["benchmarks/bench_training_speed.py", *sys.argv[1:]])
-    report = format_results(run(args), args, command)
+    torch.set_num_threads(args.threads)
+    stamp = provenance(device=args.device, threads=args.threads, argv=argv, script=__file__)
+    report = format_results(run(args), args, stamp)
     print(report)
-    output = args.output or (
-        None if args.quick else RESULTS_DIR / f"training_speed_{args.device}.md"
-    )
+    output = args.output
+    if output is None and (args.output_dir_given or not args.quick):
+        stem = "training_speed_quick" if args.quick else "training_speed"
+        output = args.output_dir / f"{stem}_{args.device}.md"
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(report + "\n")
