@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.sklae-installed
 
-.PHONY: demo test lint docs docs-clean bench-speed clean
+.PHONY: demo test test-fast lint docs docs-clean bench-speed clean
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 # thread start-up costs more than it saves (4x faster on a shared 2-core machine).
 test: lint
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest
+
+# The same without the tests marked slow (over ~3 s each) and without ruff, while
+# editing; CI runs `make test`.
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow"
 
 # The documentation site (Sphinx + example gallery), offline, warnings as errors.
 # Open docs/_build/html/index.html afterwards.

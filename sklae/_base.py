@@ -34,6 +34,7 @@ from torch import nn
 
 from ._engine import (
     EVALUATION_BATCH_SIZE,
+    AutoencoderNet,
     TrainingPlan,
     TrainingRows,
     build_net,
@@ -129,6 +130,9 @@ class BaseAutoencoder(
     )
     # Parameters of the training objective: a warm start applies their new values.
     _objective_parameters = ("loss", "output_activation", "sparsity", "contractive")
+    # The skorch net class a new fit trains (sklae.distributed sets a
+    # data-parallel subclass on the estimator it fits).
+    _net_class = AutoencoderNet
 
     @abstractmethod
     def __init__(self):
@@ -430,7 +434,7 @@ class BaseAutoencoder(
         else:
             module = self._initial_module(X.shape[1], init_seed)
             self.code_size_ = self._code_width(module, X.shape[1])
-            net = build_net(module, self._make_criterion(), plan)
+            net = build_net(module, self._make_criterion(), plan, net_class=self._net_class)
         epochs = 1 if incremental else self.max_iter
         try:
             outcome = train(net, rows, epochs)
@@ -563,7 +567,8 @@ class BaseAutoencoder(
         Returns
         -------
         outputs : dict of str to ndarray
-            For each layer, its float32 output for every row, in network order.
+            For each layer, its output for every row, in network order, of
+            ``X``'s precision (as :meth:`transform`).
             Convolutional layers keep their ``(n_samples, channels, height,
             width)`` shape. Calls from other threads at the same time do not
             mix into the result.
@@ -588,7 +593,7 @@ class BaseAutoencoder(
                     output.detach().cpu().numpy()
                 )
             )
-        self._reconstruct(X.astype(np.float32), module)
+        self._reconstruct(X, module)
         return {name: np.concatenate(parts) for name, parts in collected.items()}
 
     def transform(self, X):
@@ -603,7 +608,7 @@ class BaseAutoencoder(
         -------
         codes : ndarray of shape (n_samples, code_size)
             The codes, of ``X``'s dtype when it is float32 or float64 (float64
-            otherwise); the network itself computes in float32.
+            otherwise), computed in that precision.
         """
         X = self._validate_input(X)
         return self._encode(X)

@@ -14,28 +14,21 @@ from numpy.testing import assert_array_equal
 from scipy import sparse
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklae import (
-    AutoencoderOutlierDetector,
-    AutoencoderTransformer,
-    DenoisingAutoencoder,
-    VariationalAutoencoder,
-)
+from sklae import AutoencoderOutlierDetector, DenoisingAutoencoder
+from sklae.utils._test_common.instance_generator import SEED, tiny_estimators
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-SEED = 0
 X = np.random.default_rng(SEED).random((30, 4))
 COLUMNS = ["a", "b", "c", "d"]
-TINY = {"code_size": 2, "hidden_layer_sizes": (4,), "max_iter": 1, "random_state": SEED}
 
-ESTIMATORS = {
-    "AutoencoderTransformer": lambda: AutoencoderTransformer(**TINY),
-    "VariationalAutoencoder": lambda: VariationalAutoencoder(**TINY),
-    "DenoisingAutoencoder": lambda: DenoisingAutoencoder(**TINY),
-    "AutoencoderOutlierDetector": lambda: AutoencoderOutlierDetector(
-        n_estimators=1, max_iter=1, random_state=SEED
-    ),
-}
+
+def make_new(name):
+    """A new tiny estimator of each kind: one epoch, the detector with one member."""
+    return lambda: tiny_estimators(max_iter=1, n_estimators=1)[name]
+
+
+ESTIMATORS = {name: make_new(name) for name in tiny_estimators()}
 NAMES = list(ESTIMATORS)
 AUTOENCODERS = NAMES[:3]
 FITTED = {}

@@ -15,6 +15,7 @@ def test_demo_autoencoder_beats_pca_on_digits(capsys):
     assert "| PCA(8) | 0.0249 |" in table
 
 
+@pytest.mark.slow  # trains the demo's autoencoder on digits
 def test_demo_command_line_prints_table(capsys):
     main(["--code-size", "2"])
     out = capsys.readouterr().out

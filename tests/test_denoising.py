@@ -19,13 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from sklae import AutoencoderTransformer, DenoisingAutoencoder
-from sklae._training import (
-    Corruption,
-    DenoisingBatches,
-    DenoisingRows,
-    RowData,
-    pass_seeds,
-)
+from sklae._engine import Batches, Corruption, RowData, TrainingRows, pass_seeds
 
 NOISE_STD = 0.25
 # Tiny, fast settings for behaviour that does not depend on training well.
@@ -126,9 +120,9 @@ def _passes(batches, n_passes):
 
 def test_training_batches_are_corrupted_afresh_every_pass_with_clean_targets():
     clean = torch.rand(30, 5)
-    rows = DenoisingRows(RowData(clean), corruption=Corruption("gaussian", 0.5))
+    rows = TrainingRows(RowData(clean), corruption=Corruption("gaussian", 0.5))
     pass_number = iter(range(100))
-    batches = DenoisingBatches(
+    batches = Batches(
         rows, 8, "cpu", seeds_for_pass=lambda: pass_seeds(0, next(pass_number)), shuffle=True
     )
     first, second = _passes(batches, 2)
@@ -149,8 +143,8 @@ def test_training_batches_are_corrupted_afresh_every_pass_with_clean_targets():
 
 def test_validation_batches_are_corrupted_identically_every_pass():
     clean = torch.rand(30, 5)
-    rows = DenoisingRows(RowData(clean), corruption=Corruption("masking", 0.5))
-    batches = DenoisingBatches(rows, 64, "cpu", lambda: pass_seeds(0, 12345), shuffle=False)
+    rows = TrainingRows(RowData(clean), corruption=Corruption("masking", 0.5))
+    batches = Batches(rows, 64, "cpu", lambda: pass_seeds(0, 12345), shuffle=False)
     (first,), (second,) = _passes(batches, 2)
     assert torch.equal(first[1], clean)  # in order, clean targets
     assert torch.equal(first[0], second[0])
@@ -159,8 +153,8 @@ def test_validation_batches_are_corrupted_identically_every_pass():
 
 def test_given_pairs_are_served_as_they_are():
     clean, noisy = torch.rand(20, 4), torch.rand(20, 4)
-    rows = DenoisingRows(RowData(clean), inputs=RowData(noisy))
-    batches = DenoisingBatches(rows, 64, "cpu", lambda: pass_seeds(0, 0), shuffle=False)
+    rows = TrainingRows(RowData(clean), inputs=RowData(noisy))
+    batches = Batches(rows, 64, "cpu", lambda: pass_seeds(0, 0), shuffle=False)
     ((source, target),) = list(batches)
     assert torch.equal(source, noisy)
     assert torch.equal(target, clean)
@@ -247,10 +241,13 @@ def test_bad_clean_rows_raise_and_leave_the_fitted_model_unchanged(digits, X_cle
     X = digits[0][:300]
     denoiser = DenoisingAutoencoder(**TINY).fit(X)
     before = denoiser.predict(X)
+    attributes = set(vars(denoiser))
     with pytest.raises(ValueError, match=message):
         denoiser.fit(X, X_clean=X_clean)
     assert_array_equal(denoiser.predict(X), before)
-    assert not hasattr(denoiser, "_pending_fit")
+    # The failed fit left no temporary attribute behind (nor removed a fitted one).
+    assert set(vars(denoiser)) == attributes
+    assert not [name for name in vars(denoiser) if name.startswith("_pending")]
 
 
 @pytest.mark.parametrize("noise", ["masking", "salt_and_pepper"])

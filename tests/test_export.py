@@ -95,6 +95,7 @@ np.save(sys.argv[3], program(rows).numpy())
 """
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch
 def test_saved_program_serves_without_scikit_learn(tmp_path):
     model = fitted("mlp")
     export_program(model, "encoder", path=tmp_path / "encoder.pt2")

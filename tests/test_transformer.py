@@ -87,6 +87,7 @@ def assert_same_fitted_state(before, after):
 # ------------------------------------------------------------ what the literature promises
 
 
+@pytest.mark.slow  # 100 epochs over all of digits
 def test_linear_autoencoder_reaches_pca_reconstruction_error():
     # A linear autoencoder trained with MSE spans the principal subspace, so at
     # its optimum it reconstructs exactly as well as PCA with as many components.
@@ -113,6 +114,7 @@ def test_linear_autoencoder_reaches_pca_reconstruction_error():
     assert linear_mse <= 1.02 * pca_mse
 
 
+@pytest.mark.slow  # default settings, trained to convergence on digits
 def test_default_autoencoder_reconstructs_held_out_digits_better_than_pca():
     pca = PCA(n_components=8).fit(DIGITS_TRAIN)
     pca_mse = mse(DIGITS_TEST, pca.inverse_transform(pca.transform(DIGITS_TEST)))
@@ -129,6 +131,7 @@ def test_default_autoencoder_reconstructs_held_out_digits_better_than_pca():
 # ---------------------------------------------------------------------- scikit-learn integration
 
 
+@pytest.mark.slow  # default settings, trained to convergence on digits
 def test_pipeline_with_a_classifier_on_the_codes():
     pipeline = Pipeline(
         [

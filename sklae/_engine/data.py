@@ -58,10 +58,15 @@ def as_float32_tensor(array):
 
 
 def _convert(array, dtype):
-    """``array`` as a numpy array of the torch ``dtype`` (float32 or float64)."""
+    """``array`` as a numpy array of the torch ``dtype`` (float32 or float64).
+
+    Values beyond float32's range are refused for either: the network was
+    trained in float32, where they would have been infinite.
+    """
+    converted = to_float32(array)
     if dtype == torch.float64:
         return np.asarray(array, dtype=np.float64)
-    return to_float32(array)
+    return converted
 
 
 class RowData:

@@ -1,0 +1,1 @@
+"""Shared test tooling: see :mod:`.instance_generator`."""

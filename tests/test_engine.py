@@ -1,0 +1,1038 @@
+"""Tests of the training engine (sklae._engine): data path, split, callbacks, net, plan."""
+
+import dataclasses
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+from scipy import sparse
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from sklae import TrainingDivergedError
+from sklae._engine import (
+    EVALUATION_BATCH_SIZE,
+    AutoencoderNet,
+    Batches,
+    DivergenceGuard,
+    ImprovementStopper,
+    RandomRowSplit,
+    RowData,
+    TrainingOutcome,
+    TrainingPlan,
+    TrainingRows,
+    build_net,
+    configure_net,
+    map_module,
+    map_rows,
+    train,
+)
+from sklae._engine.data import draw_seed, epoch_seed, pass_seeds
+from sklae._networks import (
+    AutoencoderObjective,
+    MLPAutoencoder,
+    ReconstructionLoss,
+    build_initialized,
+)
+
+N_ROWS = 23
+N_FEATURES = 5
+BATCH_SIZE = 4
+SEED = 0
+
+# Row i holds the value i in every column, so a batch tells which rows it holds.
+NUMBERED_ROWS = np.repeat(np.arange(N_ROWS, dtype=np.float32)[:, None], N_FEATURES, axis=1)
+RANDOM_ROWS = np.random.default_rng(SEED).random((200, N_FEATURES), dtype=np.float32)
+
+
+def dense_data(array=NUMBERED_ROWS):
+    return RowData(torch.from_numpy(np.array(array, dtype=np.float32)))
+
+
+def sparse_data(array=NUMBERED_ROWS):
+    return RowData(sparse.csr_matrix(np.array(array, dtype=np.float32)))
+
+
+def rows_of(data):
+    """The rows a net trains on: ``data`` reproduced, neither corrupted nor paired."""
+    return TrainingRows(data)
+
+
+def row_numbers(batch):
+    return batch[:, 0].long().tolist()
+
+
+def visited_rows(batches):
+    return [row for inputs, _ in batches for row in row_numbers(inputs)]
+
+
+def counter_seeds(start=0):
+    """A ``seeds_for_pass`` whose seeds are start, start + 1, ... on successive passes."""
+    seeds = iter(range(start, start + 1000))
+
+    def seeds_for_pass():
+        seed = next(seeds)
+        return seed, seed
+
+    return seeds_for_pass
+
+
+def reconstruction_before_activation(outputs):
+    """The reconstruction among a module's outputs (forward may return a tuple)."""
+    return outputs[0] if isinstance(outputs, tuple) else outputs
+
+
+def make_module():
+    return build_initialized(lambda: MLPAutoencoder(N_FEATURES, 2, hidden_layer_sizes=(8,)), SEED)
+
+
+def make_net(**params):
+    settings = {
+        "module": make_module(),
+        "criterion": ReconstructionLoss("mse"),
+        "optimizer": torch.optim.Adam,
+        "lr": 1e-2,
+        "max_epochs": 5,
+        "batch_size": 32,
+        "train_split": None,
+        "verbose": 0,
+        "random_seed": SEED,
+        **params,
+    }
+    return AutoencoderNet(**settings).initialize()
+
+
+def make_plan(**changes):
+    return TrainingPlan(
+        **{"learning_rate": 1e-2, "max_epochs": 5, "batch_size": 32, "seed": SEED, **changes}
+    )
+
+
+# ---------------------------------------------------------------------- RowData
+
+
+def test_row_data_length_and_kind():
+    assert len(dense_data()) == N_ROWS
+    assert len(sparse_data()) == N_ROWS
+    assert not dense_data().is_sparse
+    assert sparse_data().is_sparse
+    assert dense_data().n_columns == sparse_data().n_columns == N_FEATURES
+
+
+def test_row_data_rejects_plain_lists():
+    with pytest.raises(TypeError, match="RowData holds a tensor"):
+        RowData(NUMBERED_ROWS.tolist())
+
+
+@pytest.mark.parametrize("make_data", [dense_data, sparse_data])
+def test_row_data_take_keeps_the_given_order(make_data):
+    taken = make_data().take(np.array([7, 2, 19]))
+
+    assert len(taken) == 3
+    assert taken.is_sparse == make_data().is_sparse
+    assert row_numbers(taken.batch(slice(None), "cpu")) == [7, 2, 19]
+
+
+@pytest.mark.parametrize("make_data", [dense_data, sparse_data])
+def test_row_data_batch_by_slice_and_by_positions(make_data):
+    data = make_data()
+
+    by_slice = data.batch(slice(3, 6), "cpu")
+    by_positions = data.batch(torch.tensor([5, 0, 22]), "cpu")
+
+    assert isinstance(by_slice, torch.Tensor)
+    assert by_slice.dtype == torch.float32
+    assert by_slice.shape == (3, N_FEATURES)
+    assert row_numbers(by_slice) == [3, 4, 5]
+    assert row_numbers(by_positions) == [5, 0, 22]
+
+
+def test_sparse_batch_equals_dense_batch():
+    positions = torch.tensor([4, 11, 0, 9])
+
+    dense = dense_data(RANDOM_ROWS).batch(positions, "cpu")
+    from_sparse = sparse_data(RANDOM_ROWS).batch(positions, "cpu")
+
+    torch.testing.assert_close(from_sparse, dense, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------- TrainingRows
+
+
+def test_training_rows_refuse_inputs_of_another_shape():
+    with pytest.raises(ValueError, match=r"inputs of shape \(22, 5\) do not match .*\(23, 5\)"):
+        TrainingRows(dense_data(), inputs=dense_data(NUMBERED_ROWS[:22]))
+
+
+@pytest.mark.parametrize("make_data", [dense_data, sparse_data])
+def test_training_rows_take_the_same_rows_of_targets_and_inputs(make_data):
+    rows = TrainingRows(make_data(), inputs=make_data(NUMBERED_ROWS * 10))
+
+    taken = rows.take(np.array([7, 2, 19]))
+
+    assert len(taken) == 3
+    assert row_numbers(taken.targets.batch(slice(None), "cpu")) == [7, 2, 19]
+    assert row_numbers(taken.inputs.batch(slice(None), "cpu")) == [70, 20, 190]
+
+
+# ---------------------------------------------------------------------- Batches
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "expected_sizes"),
+    [(23, 4, [4, 4, 4, 4, 4, 3]), (8, 4, [4, 4]), (3, 256, [3]), (1, 1, [1])],
+)
+def test_batches_keep_the_short_last_batch(n_rows, batch_size, expected_sizes):
+    batches = Batches(
+        rows_of(dense_data(NUMBERED_ROWS[:n_rows])), batch_size, "cpu", counter_seeds()
+    )
+
+    sizes = [len(inputs) for inputs, _ in batches]
+
+    assert sizes == expected_sizes
+    assert len(batches) == len(expected_sizes) == math.ceil(n_rows / batch_size)
+
+
+@pytest.mark.parametrize("make_data", [dense_data, sparse_data])
+def test_batches_visit_every_row_once_per_pass(make_data):
+    batches = Batches(rows_of(make_data()), BATCH_SIZE, "cpu", counter_seeds())
+
+    for _ in range(3):
+        assert sorted(visited_rows(batches)) == list(range(N_ROWS))
+
+
+def test_batches_target_is_the_input():
+    for inputs, targets in Batches(rows_of(dense_data()), BATCH_SIZE, "cpu", counter_seeds()):
+        assert targets is inputs
+
+
+def test_batches_without_seeds_keep_the_row_order():
+    batches = Batches(rows_of(dense_data()), BATCH_SIZE, "cpu", seeds_for_pass=None)
+
+    assert visited_rows(batches) == list(range(N_ROWS))
+
+
+def test_batches_without_shuffle_keep_the_row_order():
+    batches = Batches(rows_of(dense_data()), BATCH_SIZE, "cpu", counter_seeds(), shuffle=False)
+
+    assert visited_rows(batches) == list(range(N_ROWS))
+
+
+def test_batches_order_depends_on_the_seed_alone():
+    def order(seed):
+        batches = Batches(
+            rows_of(dense_data()), BATCH_SIZE, "cpu", seeds_for_pass=lambda: (seed, 0)
+        )
+        return visited_rows(batches)
+
+    assert order(1) == order(1)
+    assert order(1) != order(2)
+    assert order(1) != list(range(N_ROWS))
+
+
+def test_batches_shuffle_afresh_every_pass():
+    batches = Batches(rows_of(dense_data()), BATCH_SIZE, "cpu", counter_seeds())
+
+    first = visited_rows(batches)
+    second = visited_rows(batches)
+
+    assert first != second
+
+
+def test_sparse_and_dense_batches_are_the_same():
+    dense = Batches(rows_of(dense_data(RANDOM_ROWS)), 32, "cpu", counter_seeds())
+    from_sparse = Batches(rows_of(sparse_data(RANDOM_ROWS)), 32, "cpu", counter_seeds())
+
+    for (dense_batch, _), (sparse_batch, _) in zip(dense, from_sparse, strict=True):
+        torch.testing.assert_close(sparse_batch, dense_batch, rtol=0, atol=0)
+
+
+def test_batches_leave_the_global_torch_seed_alone():
+    state = torch.random.get_rng_state()
+
+    list(Batches(rows_of(dense_data()), BATCH_SIZE, "cpu", counter_seeds()))
+
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("values", [RANDOM_ROWS.astype(np.float64), sparse.csr_matrix(RANDOM_ROWS)])
+def test_batches_read_numpy_and_sparse_rows_in_the_dtype_asked(values):
+    batches = Batches(TrainingRows(RowData(values)), 64, "cpu", dtype=torch.float64)
+
+    read = torch.cat([inputs for inputs, _ in batches])
+
+    assert read.dtype == torch.float64
+    expected = values.toarray() if sparse.issparse(values) else values
+    assert_array_equal(read.numpy(), np.asarray(expected, dtype=np.float64))
+
+
+def shard_passes(n_rows, batch_size, world_size, seed=3):
+    """Each rank's rows of one pass, with the seeds every rank shares."""
+    data = rows_of(dense_data(np.repeat(np.arange(n_rows)[:, None], N_FEATURES, axis=1)))
+    passes = []
+    for rank in range(world_size):
+        batches = Batches(data, batch_size, "cpu", lambda: (seed, seed), shard=(rank, world_size))
+        passes.append((len(batches), [row_numbers(inputs) for inputs, _ in batches]))
+    return passes
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "world_size"), [(24, 4, 2), (24, 4, 3), (8, 2, 4)]
+)
+def test_sharded_batches_visit_every_row_once_per_pass_across_ranks(n_rows, batch_size, world_size):
+    passes = shard_passes(n_rows, batch_size, world_size)
+
+    visited = [row for _, batches in passes for batch in batches for row in batch]
+    assert sorted(visited) == list(range(n_rows))
+    steps = {n_steps for n_steps, _ in passes}
+    assert steps == {n_rows // (batch_size * world_size)}
+    assert all(len(batches) == n_steps for n_steps, batches in passes)
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "world_size"), [(23, 4, 3), (10, 4, 3), (5, 4, 3), (25, 4, 2)]
+)
+def test_sharded_batches_take_equal_steps_per_rank_and_cover_every_row(
+    n_rows, batch_size, world_size
+):
+    passes = shard_passes(n_rows, batch_size, world_size)
+
+    # Every step is a collective: each rank takes as many, all of full size
+    # (the last wrap round to the start of the order).
+    expected_steps = math.ceil(n_rows / (batch_size * world_size))
+    for n_steps, batches in passes:
+        assert n_steps == len(batches) == expected_steps
+        assert all(len(batch) == batch_size for batch in batches)
+    visited = [row for _, batches in passes for batch in batches for row in batch]
+    assert set(visited) == set(range(n_rows))
+
+
+def test_sharded_batches_follow_the_one_order_of_the_pass():
+    (_, rank_0), (_, rank_1) = shard_passes(24, 4, 2)
+    unsharded = Batches(
+        rows_of(dense_data(np.repeat(np.arange(24)[:, None], N_FEATURES, axis=1))),
+        4,
+        "cpu",
+        lambda: (3, 3),
+    )
+
+    interleaved = [batch for pair in zip(rank_0, rank_1) for batch in pair]
+
+    assert interleaved == [row_numbers(inputs) for inputs, _ in unsharded]
+
+
+def test_epoch_seed_is_reproducible_and_differs_per_epoch():
+    assert epoch_seed(3, 0) == epoch_seed(3, 0)
+    assert len({epoch_seed(3, epoch) for epoch in range(20)}) == 20
+    assert epoch_seed(3, 1) != epoch_seed(4, 1)
+
+
+def test_pass_and_draw_seeds_are_distinct_streams():
+    order, corruption = pass_seeds(3, 5)
+
+    assert order == epoch_seed(3, 5)
+    assert len({order, corruption, draw_seed(3, 5)}) == 3
+    assert pass_seeds(3, 5) == (order, corruption)
+    assert draw_seed(3, 5) != draw_seed(3, 6)
+
+
+# ---------------------------------------------------------------------- map_rows
+
+
+def test_map_rows_computes_in_float64_when_asked():
+    # Values whose last bits float32 cannot hold.
+    values = np.random.default_rng(SEED).random((50, 3)) + 1e-9
+    seen = []
+
+    def identity(rows):
+        seen.append(rows.dtype)
+        return rows
+
+    exact = map_rows(values, identity, 3, "cpu", np.float64, compute_dtype=torch.float64)
+    rounded = map_rows(values, identity, 3, "cpu", np.float64)
+
+    assert seen == [torch.float64, torch.float32]
+    assert exact.dtype == rounded.dtype == np.float64
+    assert_array_equal(exact, values)
+    assert_array_equal(rounded, values.astype(np.float32).astype(np.float64))
+    assert not np.array_equal(rounded, values)
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_map_rows_results_do_not_depend_on_the_batch_size(as_sparse):
+    values = np.random.default_rng(SEED).standard_normal((50, 3))
+    values = sparse.csr_matrix(values) if as_sparse else values
+    weights = torch.from_numpy(np.random.default_rng(1).standard_normal((3, 2)))
+
+    def project(rows):
+        return rows @ weights
+
+    results = [
+        map_rows(values, project, 2, "cpu", np.float64, torch.float64, batch_size=size)
+        for size in (7, 50, EVALUATION_BATCH_SIZE)
+    ]
+
+    assert results[0].shape == (50, 2)
+    for result in results[1:]:
+        assert_array_equal(result, results[0])
+
+
+def test_map_module_in_float64_leaves_the_module_in_float32():
+    module = make_module()
+    values = np.random.default_rng(SEED).random((40, N_FEATURES))
+
+    codes = map_module(
+        module, values, lambda m, rows: m.encode(rows), 2, np.float64, torch.device("cpu")
+    )
+
+    assert codes.dtype == np.float64
+    assert next(module.parameters()).dtype == torch.float32
+    with torch.no_grad():
+        expected = module.double().encode(torch.from_numpy(values)).numpy()
+    assert_array_equal(codes, expected)
+
+
+# ---------------------------------------------------------------------- RandomRowSplit
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "fraction", "n_valid"),
+    [(100, 0.1, 10), (100, 0.25, 25), (10, 0.01, 1), (10, 0.99, 9), (2, 0.5, 1), (3, 0.5, 2)],
+)
+def test_random_row_split_sizes(n_rows, fraction, n_valid):
+    train_rows, valid = RandomRowSplit(fraction, SEED)(rows_of(dense_data(RANDOM_ROWS[:n_rows])))
+
+    assert len(valid) == n_valid
+    assert len(train_rows) == n_rows - n_valid
+
+
+@pytest.mark.parametrize("make_data", [dense_data, sparse_data])
+def test_random_row_split_partitions_the_rows(make_data):
+    train_rows, valid = RandomRowSplit(0.3, SEED)(rows_of(make_data()))
+
+    train_numbers = row_numbers(train_rows.targets.batch(slice(None), "cpu"))
+    valid_numbers = row_numbers(valid.targets.batch(slice(None), "cpu"))
+
+    assert set(train_numbers).isdisjoint(valid_numbers)
+    assert sorted(train_numbers + valid_numbers) == list(range(N_ROWS))
+    # Kept in the original order, so contiguous slices stay cache friendly.
+    assert train_numbers == sorted(train_numbers)
+    assert valid_numbers == sorted(valid_numbers)
+    assert train_rows.targets.is_sparse == valid.targets.is_sparse == make_data().is_sparse
+
+
+def test_random_row_split_depends_on_the_seed():
+    def valid_rows(seed):
+        _, valid = RandomRowSplit(0.3, seed)(rows_of(dense_data()))
+        return row_numbers(valid.targets.batch(slice(None), "cpu"))
+
+    assert valid_rows(1) == valid_rows(1)
+    assert valid_rows(1) != valid_rows(2)
+
+
+@pytest.mark.parametrize("n_rows", [0, 1])
+def test_random_row_split_needs_two_rows(n_rows):
+    with pytest.raises(ValueError, match=f"at least 2 rows, got {n_rows}"):
+        RandomRowSplit(0.5, SEED)(rows_of(dense_data(NUMBERED_ROWS[:n_rows])))
+
+
+# ---------------------------------------------------------------------- DivergenceGuard
+
+
+def net_with_last_record(**record):
+    history = History()
+    history.new_epoch()
+    for key, value in record.items():
+        history.record(key, value)
+    return SimpleNamespace(history=history)
+
+
+def run_batches(guard, epoch, key, losses):
+    """Record ``losses`` under ``key`` batch by batch, as skorch does, showing ``guard`` each."""
+    net = net_with_last_record(epoch=epoch)
+    for loss in losses:
+        net.history.new_batch()
+        net.history.record_batch(key, loss)
+        guard.on_batch_end(net, training=key == "train_loss")
+    return net
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("train_loss", float("nan"), "train loss became nan"),
+        ("train_loss", float("inf"), "train loss became inf"),
+        ("valid_loss", float("nan"), "valid loss became nan"),
+    ],
+)
+def test_divergence_guard_raises_on_a_non_finite_loss(key, value, named):
+    record = {"epoch": 7, "train_loss": 0.5, key: value}
+    guard = DivergenceGuard()
+
+    with pytest.raises(TrainingDivergedError, match=f"diverged: the {named} at epoch 7") as info:
+        guard.on_epoch_end(net_with_last_record(**record))
+
+    # The engine names no estimator parameter: the estimators add the remedies
+    # (tested in test_hardening.py, test_divergence_message_names_the_remedies).
+    assert "learning_rate_init" not in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, FloatingPointError)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_divergence_guard_raises_in_the_batch_where_the_loss_turns_non_finite(training):
+    key = "train_loss" if training else "valid_loss"
+    guard = DivergenceGuard()
+    guard.on_train_begin(SimpleNamespace(history=History()))
+
+    with pytest.raises(
+        TrainingDivergedError, match=f"the {key.replace('_', ' ')} became inf at epoch 3, batch 3"
+    ):
+        run_batches(guard, 3, key, [0.5, 0.4, float("inf"), 0.3])
+
+
+def net_with_records(*records):
+    history = History()
+    for record in records:
+        history.new_epoch()
+        for key, value in record.items():
+            history.record(key, value)
+    return SimpleNamespace(history=history)
+
+
+def run_ends(guard, *records):
+    """Show ``guard`` a training run of ``records`` (one dict per epoch), start to end."""
+    net = net_with_records(*records)
+    guard.on_train_begin(SimpleNamespace(history=History()))
+    for position in range(len(records)):
+        guard.on_epoch_end(SimpleNamespace(history=net.history[: position + 1]))
+    guard.on_train_end(net)
+
+
+def test_divergence_guard_passes_finite_losses_without_a_reference():
+    # Without a reference and before any training batch, no growth can be judged.
+    run_ends(DivergenceGuard(), {"epoch": 1, "train_loss": 1e30, "valid_loss": 2.0})
+    run_ends(DivergenceGuard(), {"epoch": 1, "train_loss": 0.1})
+
+
+def test_divergence_guard_raises_when_a_run_ends_far_above_the_reference():
+    # Up to 1000 times the reference is a bad run, not divergence.
+    run_ends(DivergenceGuard(reference_loss=2.0), {"epoch": 1, "train_loss": 2000.0})
+    with pytest.raises(
+        TrainingDivergedError,
+        match=(
+            r"diverged: the train loss ended at 2002, 1e\+03 times its starting "
+            r"value of 2 at epoch 2\.$"
+        ),
+    ):
+        run_ends(
+            DivergenceGuard(reference_loss=2.0),
+            {"epoch": 1, "train_loss": 1.0},
+            {"epoch": 2, "train_loss": 2002.0},
+        )
+
+
+def test_divergence_guard_forgives_a_spike_that_training_recovers_from():
+    # Measured with clipped gradients and a huge step: 1.9e15 at epoch 1, then back.
+    run_ends(
+        DivergenceGuard(reference_loss=1.0),
+        {"epoch": 1, "train_loss": 1.9e15},
+        {"epoch": 2, "train_loss": 6.7e9},
+        {"epoch": 3, "train_loss": 4.8},
+    )
+
+
+def test_divergence_guard_judges_validation_by_the_best_epoch_of_the_run():
+    guard = DivergenceGuard(reference_loss=1.0)
+    # The best validation epoch (restored by a stopper) is fine: no divergence.
+    run_ends(
+        guard,
+        {"epoch": 1, "train_loss": 0.9, "valid_loss": 0.8},
+        {"epoch": 2, "train_loss": 5e6, "valid_loss": 5e6},
+    )
+    with pytest.raises(TrainingDivergedError, match="the valid loss ended at 3000, .* at epoch 2"):
+        run_ends(
+            guard,
+            {"epoch": 1, "train_loss": 0.9, "valid_loss": 5e6},
+            {"epoch": 2, "train_loss": 5e6, "valid_loss": 3000.0},
+        )
+
+
+def test_divergence_guard_judges_growth_from_the_first_training_batch():
+    guard = DivergenceGuard()
+    guard.on_train_begin(SimpleNamespace(history=History()))
+    run_batches(guard, 1, "train_loss", [0.5, 0.2])
+    net = net_with_records({"epoch": 1, "train_loss": 501.0})
+
+    with pytest.raises(TrainingDivergedError, match="starting value of 0.5 at epoch 1"):
+        guard.on_train_end(net)
+
+
+def test_divergence_guard_takes_the_larger_of_reference_and_first_batch():
+    guard = DivergenceGuard(reference_loss=1.0)
+    guard.on_train_begin(SimpleNamespace(history=History()))
+    run_batches(guard, 1, "train_loss", [10.0])
+
+    # 5000 is 5000 times the reference but only 500 times the first batch's loss.
+    guard.on_train_end(net_with_records({"epoch": 1, "train_loss": 5000.0}))
+    with pytest.raises(TrainingDivergedError, match="starting value of 10 at"):
+        guard.on_train_end(net_with_records({"epoch": 1, "train_loss": 20000.0}))
+
+
+def test_divergence_guard_judges_every_training_run_from_its_own_start():
+    guard = DivergenceGuard()
+    guard.on_train_begin(SimpleNamespace(history=History()))
+    run_batches(guard, 1, "train_loss", [0.001])
+
+    earlier = net_with_records({"epoch": 1, "train_loss": 0.001})
+    guard.on_train_begin(earlier)
+    run_batches(guard, 2, "train_loss", [1.0])
+
+    # 10 is 10000 times the first run's start, and 10 times the second's; the
+    # first run's epoch is not part of the second run.
+    earlier.history.new_epoch()
+    earlier.history.record("epoch", 2)
+    earlier.history.record("train_loss", 10.0)
+    guard.on_train_end(earlier)
+
+
+def test_divergence_guard_growth_is_a_parameter_and_ignores_a_zero_reference():
+    with pytest.raises(TrainingDivergedError, match="ended at 11, 11 times"):
+        run_ends(DivergenceGuard(reference_loss=1.0, growth=10), {"epoch": 1, "train_loss": 11.0})
+    # A perfect reference (a constant column) leaves nothing to grow from.
+    run_ends(DivergenceGuard(reference_loss=0.0), {"epoch": 1, "train_loss": 5.0})
+
+
+def test_divergence_guard_stops_a_net_with_a_huge_learning_rate():
+    net = make_net(lr=1e6, max_epochs=10, callbacks=[("guard", DivergenceGuard())])
+
+    with pytest.raises(TrainingDivergedError, match=r"^Training diverged: .* at epoch \d+"):
+        net.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+
+# ---------------------------------------------------------------------- ImprovementStopper
+
+
+def stopper(patience=3):
+    # A relative threshold, so that rounding noise in the epoch mean is no improvement.
+    return ImprovementStopper(monitor="train_loss", patience=patience, threshold=1e-4)
+
+
+def test_stopper_tells_its_stop_from_the_end_of_training():
+    learning = make_net(max_epochs=3, callbacks=[("stopper", stopper())])
+    stuck = make_net(lr=0.0, max_epochs=50, callbacks=[("stopper", stopper())])
+
+    learning.fit(rows_of(dense_data(RANDOM_ROWS)))
+    stuck.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+    assert not dict(learning.callbacks_)["stopper"].stopped_
+    assert len(learning.history) == 3
+    # With lr=0 the loss never improves on the first epoch's.
+    assert dict(stuck.callbacks_)["stopper"].stopped_
+    assert len(stuck.history) == 1 + 3
+
+
+def test_stopper_resets_for_every_training_run():
+    net = make_net(lr=0.0, max_epochs=50, callbacks=[("stopper", stopper())])
+    net.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+    net.set_params(lr=1e-2)
+    net.partial_fit(rows_of(dense_data(RANDOM_ROWS)), epochs=2)
+
+    assert not dict(net.callbacks_)["stopper"].stopped_
+
+
+def test_stopper_restores_the_best_weights_of_the_monitored_loss():
+    net = make_net(
+        lr=1e-2,
+        max_epochs=30,
+        train_split=RandomRowSplit(0.5, SEED),
+        callbacks=[
+            (
+                "stopper",
+                ImprovementStopper(monitor="valid_loss", patience=30, load_best=True),
+            )
+        ],
+    )
+    data = rows_of(dense_data(RANDOM_ROWS))
+    net.fit(data)
+    _, valid = net.train_split(data)
+    valid_losses = net.history[:, "valid_loss"]
+
+    with torch.no_grad():
+        rows = valid.targets.batch(slice(None), "cpu")
+        reconstruction = reconstruction_before_activation(net.module_(rows))
+        restored_loss = ReconstructionLoss("mse")(reconstruction, rows).item()
+
+    assert restored_loss == pytest.approx(min(valid_losses), rel=1e-4)
+
+
+# ---------------------------------------------------------------------- AutoencoderNet
+
+
+def test_net_learns_to_reconstruct():
+    net = make_net(max_epochs=30)
+
+    net.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+    losses = net.history[:, "train_loss"]
+    assert len(losses) == 30
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "expected_sizes"),
+    [(200, 64, [64, 64, 64, 8]), (10, 256, [10])],
+)
+def test_net_trains_the_short_last_batch(n_rows, batch_size, expected_sizes):
+    net = make_net(max_epochs=1, batch_size=batch_size)
+
+    net.fit(rows_of(dense_data(RANDOM_ROWS[:n_rows])))
+
+    record = net.history[-1]
+    batch_sizes = [batch["train_batch_size"] for batch in record["batches"]]
+    batch_losses = [batch["train_loss"] for batch in record["batches"]]
+    assert batch_sizes == expected_sizes
+    assert record["train_batch_count"] == len(expected_sizes)
+    # The epoch's loss weighs every batch, the short one included, by its size.
+    assert record["train_loss"] == pytest.approx(np.average(batch_losses, weights=batch_sizes))
+
+
+def test_net_training_is_reproducible_and_depends_on_the_shuffle_seed():
+    def losses(seed):
+        net = make_net(max_epochs=3, batch_size=16, random_seed=seed)
+        net.fit(rows_of(dense_data(RANDOM_ROWS)))
+        return net.history[:, "train_loss"]
+
+    assert losses(1) == losses(1)
+    assert losses(1) != losses(2)
+
+
+def test_net_sparse_and_dense_training_agree():
+    dense_net = make_net(max_epochs=3, batch_size=16)
+    sparse_net = make_net(max_epochs=3, batch_size=16)
+
+    dense_net.fit(rows_of(dense_data(RANDOM_ROWS)))
+    sparse_net.fit(rows_of(sparse_data(RANDOM_ROWS)))
+
+    np.testing.assert_allclose(
+        sparse_net.history[:, "train_loss"], dense_net.history[:, "train_loss"], rtol=1e-5
+    )
+
+
+def test_net_validates_on_the_held_out_rows():
+    net = make_net(max_epochs=2, train_split=RandomRowSplit(0.25, SEED))
+
+    net.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+    record = net.history[-1]
+    assert record["valid_batch_count"] == 1
+    assert (
+        sum(batch["valid_batch_size"] for batch in record["batches"] if "valid_batch_size" in batch)
+        == 50
+    )
+    assert math.isfinite(record["valid_loss"])
+
+
+def test_net_partial_fit_continues_the_history():
+    net = make_net(max_epochs=2)
+    data = rows_of(dense_data(RANDOM_ROWS))
+
+    net.fit(data)
+    net.partial_fit(data, epochs=3)
+
+    assert net.history[:, "epoch"] == [1, 2, 3, 4, 5]
+
+
+def test_net_forward_reconstructs_in_evaluation_batches():
+    net = make_net(max_epochs=1)
+    data = rows_of(dense_data(RANDOM_ROWS))
+    net.fit(data)
+
+    output = reconstruction_before_activation(net.forward(data))
+
+    with torch.no_grad():
+        expected = reconstruction_before_activation(net.module_(data.targets.values))
+    assert len(net.get_iterator(data, training=False)) == 1
+    assert output.shape == (len(RANDOM_ROWS), N_FEATURES)
+    torch.testing.assert_close(output, expected)
+
+
+def test_net_fit_leaves_the_global_torch_seed_alone():
+    net = make_net(max_epochs=2, train_split=RandomRowSplit(0.25, SEED))
+    state = torch.random.get_rng_state()
+
+    net.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+    assert_array_equal(torch.random.get_rng_state().numpy(), state.numpy())
+
+
+class RecordNoiseGenerator(Callback):
+    """The generator the criterion draws from during each training batch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.generators = []
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.generators.append(net.criterion_.noise_generator)
+
+
+def test_net_gives_drawing_modules_a_generator_for_the_run_only():
+    contractive = AutoencoderObjective(ReconstructionLoss("mse"), contractive=0.1)
+    net = make_net(
+        criterion=contractive, max_epochs=2, callbacks=[("record", RecordNoiseGenerator())]
+    )
+    state = torch.random.get_rng_state()
+
+    net.fit(rows_of(dense_data(RANDOM_ROWS)))
+
+    generators = dict(net.callbacks_)["record"].generators
+    assert len(generators) == 2 * math.ceil(len(RANDOM_ROWS) / 32)
+    # One generator for the whole run, on the net's device, gone afterwards.
+    assert all(generator is generators[0] for generator in generators)
+    assert isinstance(generators[0], torch.Generator)
+    assert net.criterion_.noise_generator is None
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+# ---------------------------------------------------------------------- build_net, train
+
+
+def test_build_net_follows_the_plan():
+    extra = RecordNoiseGenerator()
+    plan = make_plan(
+        learning_rate=3e-3,
+        weight_decay=0.5,
+        max_epochs=7,
+        batch_size=16,
+        patience=4,
+        tol=1e-3,
+        max_grad_norm=2.0,
+        callbacks=[("record", extra)],
+        seed=11,
+        reference_loss=0.25,
+    )
+
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+
+    assert net.initialized_
+    assert (net.lr, net.max_epochs, net.batch_size, net.random_seed) == (3e-3, 7, 16, 11)
+    assert net.train_split is None
+    callbacks = dict(net.callbacks_)
+    ours = ["divergence_guard", "gradient_clipping", "stopper", "record"]
+    # After skorch's defaults (epoch timer, scoring) and in this order.
+    assert [name for name in callbacks if name in ours] == ours
+    assert callbacks["record"] is not extra  # a copy: the plan's instance stays untouched
+    assert callbacks["divergence_guard"].reference_loss == 0.25
+    assert callbacks["gradient_clipping"].gradient_clip_value == 2.0
+    stopping = callbacks["stopper"]
+    assert (stopping.monitor, stopping.patience, stopping.threshold) == ("train_loss", 4, 1e-3)
+    assert not stopping.load_best
+    # The weights decay, the biases do not.
+    groups = net.optimizer_.param_groups
+    assert [group["weight_decay"] for group in groups] == [0.0, 0.5]
+    assert all(parameter.ndim == 1 for parameter in groups[0]["params"])
+    assert all(parameter.ndim == 2 for parameter in groups[1]["params"])
+    assert all(group["lr"] == 3e-3 for group in groups)
+
+
+def test_build_net_with_a_validation_fraction_watches_the_held_out_rows():
+    net = build_net(
+        make_module(),
+        ReconstructionLoss("mse"),
+        make_plan(validation_fraction=0.2, split_seed=5, verbose=2),
+    )
+
+    assert isinstance(net.train_split, RandomRowSplit)
+    assert (net.train_split.fraction, net.train_split.seed) == (0.2, 5)
+    stopping = dict(net.callbacks_)["stopper"]
+    assert stopping.monitor == "valid_loss"
+    assert stopping.load_best
+    assert "progress_bar" in dict(net.callbacks_)
+
+
+def test_train_reports_a_complete_run():
+    net = build_net(make_module(), ReconstructionLoss("mse"), make_plan(max_epochs=3))
+    rows = rows_of(dense_data(RANDOM_ROWS))
+
+    first = train(net, rows, 3)
+    second = train(net, rows, 2)
+
+    assert first == TrainingOutcome(epochs_run=3, stopped_early=False, interrupted=False)
+    # Epochs are counted per call; the history goes on.
+    assert second == TrainingOutcome(epochs_run=2, stopped_early=False, interrupted=False)
+    assert net.history[:, "epoch"] == [1, 2, 3, 4, 5]
+
+
+def test_train_reports_an_early_stop():
+    plan = make_plan(learning_rate=1e-12, max_epochs=50, patience=2, tol=1e-2)
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+
+    outcome = train(net, rows_of(dense_data(RANDOM_ROWS)), 50)
+
+    assert outcome == TrainingOutcome(epochs_run=1 + 2, stopped_early=True, interrupted=False)
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt, as Ctrl-C would, at the end of epoch ``epoch``
+    or, with ``batch``, after that training batch of the epoch."""
+
+    def __init__(self, epoch, batch=None):
+        self.epoch = epoch
+        self.batch = batch
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        done = sum("train_loss" in entry for entry in net.history[-1]["batches"])
+        if training and self.batch == done and len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.batch is None and len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+def test_train_reports_an_interrupt_and_keeps_the_complete_epochs(batch):
+    plan = make_plan(max_epochs=10, callbacks=[("interrupt", InterruptAt(3, batch))])
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+
+    outcome = train(net, rows_of(dense_data(RANDOM_ROWS)), 10)
+
+    epochs = 3 if batch is None else 2
+    assert outcome == TrainingOutcome(epochs_run=epochs, stopped_early=False, interrupted=True)
+    assert len(net.history) == epochs
+    assert all("train_loss" in record for record in net.history)
+
+
+def test_train_interrupted_in_the_first_epoch_of_a_net_keeps_nothing():
+    plan = make_plan(callbacks=[("interrupt", InterruptAt(1, batch=2))])
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(net, rows_of(dense_data(RANDOM_ROWS)), 5)
+
+
+def test_train_raises_on_divergence():
+    net = build_net(make_module(), ReconstructionLoss("mse"), make_plan(learning_rate=1e6))
+
+    with pytest.raises(TrainingDivergedError, match=r"at epoch \d+"):
+        train(net, rows_of(dense_data(RANDOM_ROWS)), 10)
+
+
+# ---------------------------------------------------------------------- configure_net
+
+
+class Marker(Callback):
+    """An extra callback that carries a value."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def weights(net):
+    return {name: value.clone() for name, value in net.module_.state_dict().items()}
+
+
+def assert_same_weights(before, after):
+    assert before.keys() == after.keys()
+    for name in before:
+        assert torch.equal(before[name], after[name]), name
+
+
+def test_configure_net_applies_the_new_plan_and_keeps_weights_and_history():
+    plan = make_plan(weight_decay=0.5, patience=5, callbacks=[("marker", Marker(1))])
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+    train(net, rows_of(dense_data(RANDOM_ROWS)), 2)
+    before = weights(net)
+
+    changed = dataclasses.replace(
+        plan,
+        learning_rate=1e-3,
+        weight_decay=0.125,
+        max_epochs=9,
+        batch_size=8,
+        patience=2,
+        tol=0.5,
+        max_grad_norm=3.0,
+        reference_loss=4.0,
+    )
+    configure_net(net, changed)
+
+    assert (net.lr, net.max_epochs, net.batch_size) == (1e-3, 9, 8)
+    groups = net.optimizer_.param_groups
+    assert all(group["lr"] == 1e-3 for group in groups)
+    # The weights' group takes the new decay; the biases' stays undecayed.
+    assert [group["weight_decay"] for group in groups] == [0.0, 0.125]
+    callbacks = dict(net.callbacks_)
+    assert callbacks["stopper"].patience == 2
+    assert callbacks["stopper"].threshold == 0.5
+    assert callbacks["gradient_clipping"].gradient_clip_value == 3.0
+    assert callbacks["divergence_guard"].reference_loss == 4.0
+    assert callbacks["marker"].value == 1
+    assert_same_weights(before, weights(net))
+    assert len(net.history) == 2
+
+    # The new settings are what the next run trains with.
+    train(net, rows_of(dense_data(RANDOM_ROWS[:40])), 1)
+    assert [b["train_batch_size"] for b in net.history[-1]["batches"]] == [8] * 5
+
+
+def test_configure_net_applies_the_new_stopping_rule_through_set_params():
+    net = build_net(make_module(), ReconstructionLoss("mse"), make_plan(patience=5))
+
+    configure_net(net, make_plan(patience=2))
+
+    assert net.get_params()["callbacks__stopper__patience"] == 2
+    assert dict(net.callbacks_)["stopper"].patience == 2
+    configure_net(net, make_plan(patience=2, validation_fraction=0.3, split_seed=4))
+    stopping = dict(net.callbacks_)["stopper"]
+    assert (stopping.monitor, stopping.load_best) == ("valid_loss", True)
+    assert isinstance(net.train_split, RandomRowSplit)
+    assert (net.train_split.fraction, net.train_split.seed) == (0.3, 4)
+
+
+def test_configure_net_replaces_changed_extra_callbacks():
+    net = build_net(
+        make_module(), ReconstructionLoss("mse"), make_plan(callbacks=[("marker", Marker(1))])
+    )
+    train(net, rows_of(dense_data(RANDOM_ROWS)), 1)
+    before = weights(net)
+
+    configure_net(net, make_plan(patience=3, callbacks=[("marker", Marker(2))]))
+
+    callbacks = dict(net.callbacks_)
+    assert callbacks["marker"].value == 2
+    # The engine's own callbacks come back with the new plan's settings.
+    assert callbacks["stopper"].patience == 3
+    assert {"divergence_guard", "gradient_clipping"} <= set(callbacks)
+    assert_same_weights(before, weights(net))
+
+    configure_net(net, make_plan(patience=3))
+    assert "marker" not in dict(net.callbacks_)
+    configure_net(net, make_plan(patience=3, verbose=2))
+    assert "progress_bar" in dict(net.callbacks_)
+
+
+def test_configure_net_with_a_new_criterion_restarts_the_optimiser_with_the_new_plan():
+    plan = make_plan(weight_decay=0.5)
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+    train(net, rows_of(dense_data(RANDOM_ROWS)), 2)
+    before = weights(net)
+    new_criterion = ReconstructionLoss("l1")
+
+    configure_net(
+        net, dataclasses.replace(plan, learning_rate=1e-4, weight_decay=0.25), new_criterion
+    )
+
+    assert isinstance(net.criterion_, ReconstructionLoss)
+    assert net.criterion_.loss == "l1"
+    groups = net.optimizer_.param_groups
+    assert all(group["lr"] == 1e-4 for group in groups)
+    assert [group["weight_decay"] for group in groups] == [0.0, 0.25]
+    # A fresh optimiser: no Adam moments carried over from the old objective.
+    assert not net.optimizer_.state
+    assert_same_weights(before, weights(net))
