@@ -12,6 +12,7 @@ Imports go one way: estimators -> engine and networks.
 """
 
 import copy
+import math
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -25,6 +26,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
@@ -48,6 +50,7 @@ from ._networks import (
     LOSSES,
     Autoencoder,
     AutoencoderObjective,
+    LinearPathAutoencoder,
     ReconstructionLoss,
     build_initialized,
     conv_encoder_decoder,
@@ -68,11 +71,34 @@ from ._validation import (
 from .exceptions import DivergenceWarning, TrainingDivergedError
 
 AUTO_BATCH_SIZE = 256
+MIN_AUTO_BATCH_SIZE = 16
+STEPS_PER_EPOCH = 32
 # A fit whose final training loss is this many times the loss of predicting
 # every column's mean has learnt worse than a constant: it diverged.
 FAR_WORSE_THAN_MEAN = 10.0
-# Rows used to estimate the loss of predicting the mean (a reference, not a result).
-REFERENCE_ROWS = 10_000
+# Values used to estimate the losses of constant predictions (a reference, not a result).
+REFERENCE_ENTRIES = 1_000_000
+# Rows PCA's starting point is computed from, for larger data.
+PCA_START_ROWS = 20_000
+
+
+def principal_components(X, n_components, seed):
+    """PCA's components (float32 tensor, ``(k, n_features)``) and mean of dense ``X``.
+
+    At most ``n_components``, and at most the rank PCA can find; from an evenly
+    spaced sample of ``PCA_START_ROWS`` rows when ``X`` is larger (a memmap is
+    read for those rows only).
+    """
+    sample = np.asarray(X[:: max(1, X.shape[0] // PCA_START_ROWS)], dtype=np.float64)
+    if len(sample) < 2:
+        # One row has no spread to find directions in: the mean alone.
+        return torch.zeros(0, X.shape[1]), torch.as_tensor(sample.mean(axis=0), dtype=torch.float32)
+    k = min(n_components, *sample.shape)
+    pca = PCA(n_components=k, random_state=int(seed)).fit(sample)
+    return (
+        torch.as_tensor(pca.components_, dtype=torch.float32),
+        torch.as_tensor(pca.mean_, dtype=torch.float32),
+    )
 
 
 class BaseAutoencoder(
@@ -107,7 +133,7 @@ class BaseAutoencoder(
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -139,8 +165,16 @@ class BaseAutoencoder(
         """Subclasses store their parameters, as scikit-learn requires."""
 
     @abstractmethod
-    def _make_module(self, n_features):
-        """The untrained torch module for ``n_features`` input columns."""
+    def _make_module(self, n_features, pca_start=False):
+        """The untrained torch module for ``n_features`` input columns.
+
+        ``pca_start`` (where :meth:`_starts_at_pca` says so) asks for a
+        :class:`~sklae._networks.LinearPathAutoencoder`.
+        """
+
+    def _starts_at_pca(self, X=None):
+        """Whether the network gets a linear path started at PCA's solution for ``X``."""
+        return False
 
     @abstractmethod
     def _make_criterion(self):
@@ -163,8 +197,9 @@ class BaseAutoencoder(
             )
         return self.output_activation
 
-    def _check_parameters(self, n_features):
+    def _check_parameters(self, X):
         """Errors for parameter values and combinations that cannot work, named and explained."""
+        n_features = X.shape[1]
         if isinstance(self.code_size, (bool, np.bool_)):
             raise InvalidParameterError(
                 f"The 'code_size' parameter of {type(self).__name__} must be an int in the "
@@ -249,12 +284,22 @@ class BaseAutoencoder(
             encoder_outputs,
         )
 
-    def _initial_module(self, n_features, seed):
-        """The module to train, with initial weights drawn from ``seed`` alone."""
+    def _initial_module(self, X, seed):
+        """The module to train, with initial weights drawn from ``seed`` alone.
+
+        A module with a linear path (:class:`~sklae._networks.LinearPathAutoencoder`)
+        starts at PCA's solution for ``X``.
+        """
+        n_features = X.shape[1]
+        pca_start = self._starts_at_pca(X)
         if self.encoder is not None:
             # The user's layers keep the weights they came with.
             return self._make_module(n_features)
-        return build_initialized(lambda: self._make_module(n_features), seed)
+        module = build_initialized(lambda: self._make_module(n_features, pca_start), seed)
+        if isinstance(module, LinearPathAutoencoder):
+            components, mean = principal_components(X, self.code_size, seed)
+            module.start_at_pca(components, mean)
+        return module
 
     @staticmethod
     def _code_width(module, n_features):
@@ -305,26 +350,64 @@ class BaseAutoencoder(
         check_unit_interval(X, self.loss)
         return TrainingRows(rows_on(X, device)), X
 
-    def _reference_loss(self, targets):
-        """Training loss of predicting every column's mean, where cheap to know.
+    def _reference_losses(self, targets):
+        """Losses of two constant predictions of the targets: every column's mean, and zeros.
 
-        Divergence is judged against it. ``None`` for sparse and out-of-core
-        targets, and for losses other than the per-entry mean of MSE, L1 or BCE.
+        From an evenly spaced sample of at most ``REFERENCE_ENTRIES`` values
+        (memmaps read those rows only, sparse rows are densified a sample at a
+        time). The larger is the scale against which divergence is judged (a
+        network that starts at PCA's solution can start near zero loss, which
+        no growth can be measured from); the mean's loss is what a diverged fit
+        ends far above. ``(None, None)`` for empty targets.
         """
-        if sparse.issparse(targets) or is_out_of_core(targets) or not len(targets):
-            return None
-        sample = np.asarray(targets[:: max(1, len(targets) // REFERENCE_ROWS)], dtype=np.float64)
+        n_rows, n_features = targets.shape
+        if not n_rows:
+            return None, None
+        step = max(1, n_rows // max(1, REFERENCE_ENTRIES // max(1, n_features)))
+        sample = targets[::step]
+        sample = np.asarray(
+            sample.toarray() if sparse.issparse(sample) else sample, dtype=np.float64
+        )
         mean = sample.mean(axis=0)
         if self.loss == "mse":
-            return float(np.mean((sample - mean) ** 2))
+            return float(np.mean((sample - mean) ** 2)), float(np.mean(sample**2))
         if self.loss == "l1":
-            return float(np.mean(np.abs(sample - np.median(sample, axis=0))))
+            median = np.median(sample, axis=0)
+            return float(np.mean(np.abs(sample - median))), float(np.mean(np.abs(sample)))
         rate = np.clip(mean, 1e-6, 1 - 1e-6)
-        return float(np.mean(-(sample * np.log(rate) + (1 - sample) * np.log(1 - rate))))
+        mean_loss = np.mean(-(sample * np.log(rate) + (1 - sample) * np.log(1 - rate)))
+        # Predicting zeros before the sigmoid is predicting 0.5 after it.
+        return float(mean_loss), float(np.log(2.0))
+
+    def _uses_validation(self, n_rows, incremental):
+        """Whether training holds out validation rows to stop on and restore the best epoch.
+
+        ``early_stopping="auto"`` holds them out whenever there are two rows or
+        more: the held-out rows are what lets a fit end no worse than where it
+        started (PCA's solution), and on few rows the one-standard-error rule
+        of the engine's stopper keeps the start rather than trust noise.
+        """
+        if incremental:
+            return False
+        if self.early_stopping == "auto":
+            return n_rows >= 2
+        return self.early_stopping
+
+    def _batch_size(self, n_rows):
+        """Rows per step: ``"auto"`` takes about ``n_rows / STEPS_PER_EPOCH`` rows.
+
+        So that small data sets get enough gradient steps per epoch and large
+        ones no more than ``AUTO_BATCH_SIZE`` rows per step; never below
+        ``MIN_AUTO_BATCH_SIZE`` (or ``n_rows``), where gradients get too noisy.
+        """
+        if self.batch_size != "auto":
+            return self.batch_size
+        target = math.ceil(n_rows / STEPS_PER_EPOCH)
+        return min(n_rows, max(MIN_AUTO_BATCH_SIZE, min(AUTO_BATCH_SIZE, target)))
 
     def _training_plan(self, n_rows, incremental, device, seed, split_seed, reference):
-        use_validation = self.early_stopping and not incremental
-        batch_size = min(AUTO_BATCH_SIZE, n_rows) if self.batch_size == "auto" else self.batch_size
+        use_validation = self._uses_validation(n_rows, incremental)
+        batch_size = self._batch_size(n_rows)
         return TrainingPlan(
             learning_rate=self.learning_rate_init,
             weight_decay=self.alpha,
@@ -404,10 +487,10 @@ class BaseAutoencoder(
             X = validate_data(
                 self, X, reset=not continuing, accept_sparse=ACCEPTED_SPARSE, dtype=FLOAT_DTYPES
             )
-        self._check_parameters(X.shape[1])
+        self._check_parameters(X)
         if continuing:
             self._check_warm_start()
-        if self.early_stopping and not incremental and X.shape[0] < 2:
+        if self.early_stopping is True and not incremental and X.shape[0] < 2:
             raise ValueError(
                 "early_stopping=True holds out a validation set, which needs at least "
                 f"2 samples; got n_samples = {X.shape[0]}."
@@ -421,9 +504,11 @@ class BaseAutoencoder(
         else:
             rng = check_random_state(self.random_state)
             init_seed, split_seed, seed = rng.randint(np.iinfo(np.int32).max, size=3)
-        plan = self._training_plan(
-            X.shape[0], incremental, device, seed, split_seed, self._reference_loss(targets)
-        )
+        mean_loss, zero_loss = self._reference_losses(targets)
+        scale = None if mean_loss is None else max(mean_loss, zero_loss)
+        plan = self._training_plan(X.shape[0], incremental, device, seed, split_seed, scale)
+        # Weights worth keeping unless beaten: PCA's solution, or the fitted model.
+        plan.score_start = continuing or self._starts_at_pca(X)
         objective = self._parameter_key(self._objective_parameters)
         if continuing:
             configure_net(
@@ -432,7 +517,7 @@ class BaseAutoencoder(
                 criterion=self._make_criterion() if objective != self._fitted_objective else None,
             )
         else:
-            module = self._initial_module(X.shape[1], init_seed)
+            module = self._initial_module(X, init_seed)
             self.code_size_ = self._code_width(module, X.shape[1])
             net = build_net(module, self._make_criterion(), plan, net_class=self._net_class)
         epochs = 1 if incremental else self.max_iter
@@ -449,17 +534,17 @@ class BaseAutoencoder(
         self._split_seed = int(split_seed)
         self._fitted_architecture = self._parameter_key(self._architecture_parameters)
         self._fitted_objective = objective
-        self._set_fitted_attributes(plan.validation_fraction is not None)
-        self._warn_about_outcome(outcome, epochs, plan)
+        self._set_fitted_attributes(plan.validation_fraction is not None, outcome)
+        self._warn_about_outcome(outcome, epochs, plan, mean_loss)
         return self
 
-    def _warn_about_outcome(self, outcome, epochs, plan):
+    def _warn_about_outcome(self, outcome, epochs, plan, mean_loss):
         if outcome.interrupted:
-            restored = (
-                " (the weights of the best validation epoch were restored)"
-                if plan.validation_fraction is not None
-                else ""
-            )
+            restored = ""
+            if outcome.kept_start:
+                restored = " (the weights it started from scored best on the validation rows)"
+            elif plan.validation_fraction is not None:
+                restored = " (the weights of the best validation epoch were restored)"
             warnings.warn(
                 f"Training was interrupted after {outcome.epochs_run} of {epochs} epochs; the "
                 f"model trained so far is kept{restored}.",
@@ -467,16 +552,31 @@ class BaseAutoencoder(
                 stacklevel=6,
             )
             return
-        final_loss, reference = self.loss_curve_[-1], plan.reference_loss
-        first_loss = self.loss_curve_[-outcome.epochs_run]
-        # Far worse than a constant, and no better than where this fit started:
-        # a network still learning un-centred data also starts far above the
-        # mean's loss, but its loss falls.
-        if reference and final_loss > FAR_WORSE_THAN_MEAN * reference and final_loss >= first_loss:
+        if outcome.diverged:
             warnings.warn(
-                f"Training ended at a loss of {final_loss:.4g}, {final_loss / reference:.3g} "
-                f"times the loss of predicting every column's mean ({reference:.4g}): "
-                "the optimisation diverged. Lower learning_rate_init (now "
+                f"{outcome.diverged} The weights training started from scored best on the "
+                "validation rows and were kept. Lower learning_rate_init (now "
+                f"{self.learning_rate_init}), scale the input (for example with StandardScaler), "
+                "or clip gradients with max_grad_norm (for example max_grad_norm=1.0).",
+                DivergenceWarning,
+                stacklevel=6,
+            )
+            return
+        final_loss, reference = self.loss_curve_[-1], mean_loss
+        kept = (
+            "; the weights training started from scored best on the validation rows and were kept"
+            if outcome.kept_start
+            else ""
+        )
+        # Far worse than a constant once training has settled (stopped on a
+        # plateau, or kept its start): a network still learning un-centred data
+        # also starts far above the mean's loss, but it is still falling.
+        settled = outcome.stopped_early or outcome.kept_start
+        if reference and final_loss > FAR_WORSE_THAN_MEAN * reference and settled:
+            warnings.warn(
+                f"Training settled at a loss of {final_loss:.4g}, {final_loss / reference:.3g} "
+                f"times the loss of predicting every column's mean ({reference:.4g}): the "
+                f"optimisation diverged{kept}. Lower learning_rate_init (now "
                 f"{self.learning_rate_init}), scale the input (for example with StandardScaler), "
                 "or clip gradients with max_grad_norm (for example max_grad_norm=1.0).",
                 DivergenceWarning,
@@ -490,7 +590,7 @@ class BaseAutoencoder(
                 stacklevel=6,
             )
 
-    def _set_fitted_attributes(self, used_validation):
+    def _set_fitted_attributes(self, used_validation, outcome):
         history = self.net_.history
         self.loss_curve_ = [float(record["train_loss"]) for record in history]
         self.n_iter_ = len(self.loss_curve_)
@@ -498,7 +598,10 @@ class BaseAutoencoder(
             self.validation_scores_ = [
                 -float(record["valid_loss"]) for record in history if "valid_loss" in record
             ]
-            self.best_validation_score_ = max(self.validation_scores_)
+            # The score of the weights returned: the start's, when no epoch beat it.
+            self.best_validation_score_ = (
+                -outcome.start_score if outcome.kept_start else max(self.validation_scores_)
+            )
             self.best_loss_ = None
         else:
             self.validation_scores_ = None
@@ -561,7 +664,10 @@ class BaseAutoencoder(
             Data to pass through the network (encoder, then decoder).
         layers : list of str or None, default=None
             Names of layers, as in ``module_.named_modules()`` (for example
-            ``"encoder.0"``); None means every layer of the encoder and decoder.
+            ``"encoder.0"``); None means every layer of the encoder and decoder,
+            and of the linear path (``"linear_encoder"``, ``"linear_decoder"``)
+            when the network has one (``init``): the code is then the sum of
+            ``"linear_encoder"`` and the encoder's last layer.
             A name given twice is returned once.
 
         Returns
@@ -580,7 +686,7 @@ class BaseAutoencoder(
         available = {
             name: layer
             for name, layer in module.named_modules()
-            if name.startswith(("encoder.", "decoder.")) and not list(layer.children())
+            if name.startswith(("encoder.", "decoder.", "linear_")) and not list(layer.children())
         }
         layers = list(available) if layers is None else list(dict.fromkeys(layers))
         unknown = [name for name in layers if name not in available]
@@ -689,12 +795,18 @@ class DeterministicAutoencoder(BaseAutoencoder):
         **BaseAutoencoder._parameter_constraints,
         "code_activation": [StrOptions(set(ACTIVATIONS))],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither"), None],
+        "init": [StrOptions({"auto", "pca", "random"})],
     }
-    _architecture_parameters = (*BaseAutoencoder._architecture_parameters, "code_activation")
+    _architecture_parameters = (
+        *BaseAutoencoder._architecture_parameters,
+        "code_activation",
+        "init",
+    )
     _objective_parameters = (*BaseAutoencoder._objective_parameters, "sparsity_target")
 
-    def _check_parameters(self, n_features):
-        super()._check_parameters(n_features)
+    def _check_parameters(self, X):
+        super()._check_parameters(X)
+        self._starts_at_pca(X)
         if self.sparsity_target is not None and self.code_activation != "logistic":
             raise ValueError(
                 "sparsity_target is a target activation rate in (0, 1), so it needs codes in "
@@ -702,7 +814,36 @@ class DeterministicAutoencoder(BaseAutoencoder):
                 "penalty."
             )
 
-    def _make_module(self, n_features):
+    def _pca_start_possible(self):
+        """Why the network cannot start at PCA's solution, or None when it can."""
+        if self.encoder is not None:
+            return "a custom encoder and decoder keep the weights they come with"
+        if self.code_activation != "identity":
+            return f"code_activation={self.code_activation!r} bends PCA's linear codes"
+        if self._resolved_output_activation() != "identity":
+            return "a sigmoid output cannot reproduce PCA's linear reconstruction"
+        return None
+
+    def _starts_at_pca(self, X=None):
+        """Whether the network gets a linear path started at PCA's solution (``init``)."""
+        if self.init == "random":
+            return False
+        reason = self._pca_start_possible()
+        if reason is None and X is not None and sparse.issparse(X):
+            reason = "PCA of sparse input would need it densified"
+        if self.init == "pca" and reason is not None:
+            raise ValueError(
+                f"init='pca' starts the network at PCA's solution, but {reason}. Use "
+                "init='auto' (PCA where possible) or init='random'."
+            )
+        return reason is None
+
+    def _make_module(self, n_features, pca_start=False):
+        if pca_start:
+            encoder, decoder = self._encoder_decoder(n_features, self.code_size)
+            return LinearPathAutoencoder(
+                encoder, decoder, n_features, self.code_size, self._resolved_output_activation()
+            )
         encoder, decoder = self._encoder_decoder(n_features, self.code_size, self.code_activation)
         return Autoencoder(encoder, decoder, self._resolved_output_activation())
 

@@ -99,12 +99,27 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
     encoder, decoder : torch.nn.Module or None, default=None
         A custom encoder and decoder, given together; copies are trained.
 
+    init : {"auto", "pca", "random"}, default="auto"
+        Where training starts. ``"pca"`` adds a linear path from input to code
+        and from code to output beside the non-linear layers, sets it to PCA's
+        projection and reconstruction (computed on ``X``, at most 20000 evenly
+        spaced rows) and starts the last non-linear layers at zero: the network
+        starts at PCA's solution exactly and learns only what improves on it.
+        With validation rows (``early_stopping``), a fit that cannot beat that
+        start by more than the noise of the validation rows ends with it, so
+        held-out error is no worse than PCA's but by chance. ``"random"``
+        builds the plain network with PyTorch's initialisation. ``"auto"``
+        means ``"pca"`` where it applies (identity ``code_activation``, no
+        sigmoid output, no custom ``encoder``, dense ``X``) and ``"random"``
+        elsewhere; ``"pca"`` where it does not apply raises a ``ValueError``.
+
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
 
     batch_size : int or "auto", default="auto"
-        Rows per mini-batch; ``"auto"`` means ``min(256, n_samples)``. A last,
-        shorter batch is trained too.
+        Rows per mini-batch. ``"auto"`` takes about ``n_samples / 32`` rows, so
+        that an epoch is some 32 gradient steps: at least 16 rows (or all of
+        them, when fewer), at most 256. A last, shorter batch is trained too.
 
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimiser.
@@ -119,13 +134,14 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         few extreme rows or a large learning rate from blowing the weights up.
         None does not clip.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows and stop when the
         validation loss has not improved for ``n_iter_no_change`` epochs; the
-        weights of the best epoch are restored. The validation loss is a
-        denoising loss: held-out rows corrupted with one fixed draw (the same in
-        every epoch) against their clean versions. Without early stopping,
-        training stops when the training loss stops improving in the same way.
+        weights of the best epoch are restored, and the weights training
+        started from count as an epoch (see ``init``). ``"auto"`` does so
+        whenever there are two rows or more (``partial_fit`` never holds rows
+        out). ``False`` trains on every row and stops when the training loss
+        stops improving in the same way.
 
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping, in (0, 1).
@@ -186,10 +202,13 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         Lowest training loss, when ``early_stopping`` is False.
 
     validation_scores_ : list of float or None
-        Negative validation loss after each epoch, when ``early_stopping`` is True.
+        Negative validation loss after each epoch, when validation rows were held
+        out (see ``early_stopping``).
 
     best_validation_score_ : float or None
-        Highest validation score, when ``early_stopping`` is True.
+        Validation score (negative validation loss) of the weights returned,
+        when validation rows were held out: the best epoch's, or the starting
+        weights' when no epoch beat them by more than the noise.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -271,12 +290,13 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         conv_channels=(32, 64),
         encoder=None,
         decoder=None,
+        init="auto",
         max_iter=200,
         batch_size="auto",
         learning_rate_init=1e-3,
         alpha=0.0,
         max_grad_norm=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
@@ -299,6 +319,7 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         self.conv_channels = conv_channels
         self.encoder = encoder
         self.decoder = decoder
+        self.init = init
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -369,8 +390,8 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         """
         return self._fit(X, incremental=True, X_targets=X_clean)
 
-    def _check_parameters(self, n_features):
-        super()._check_parameters(n_features)
+    def _check_parameters(self, X):
+        super()._check_parameters(X)
         if self.noise in PROBABILITY_NOISES and self.noise_level > 1:
             raise ValueError(
                 f"noise_level is the probability of corrupting an entry for "

@@ -239,6 +239,85 @@ class Autoencoder(nn.Module):
         return projected_jacobian_penalty(inputs, code, generator)
 
 
+class LinearPathAutoencoder(Autoencoder):
+    """An autoencoder with a linear path beside its non-linear encoder and decoder.
+
+    ``code = linear_encoder(x) + encoder(x)`` and
+    ``reconstruction = linear_decoder(code) + decoder(code)``. :meth:`start_at_pca`
+    sets the linear path to PCA's projection and reconstruction and the last
+    layers of the non-linear branches to zero, so that training starts from
+    PCA's solution exactly and the non-linear layers learn only what improves on
+    it (the zero-initialised residual branch of Goyal et al., 2017, "Accurate,
+    large minibatch SGD", and of ReZero, Bachlechner et al., 2021).
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Non-linear map from rows ``(n, n_features)`` to ``(n, code_size)``.
+    decoder : torch.nn.Module
+        Non-linear map from codes back to rows, before the output activation.
+    n_features, code_size : int
+        Widths of the rows and the codes.
+    output_activation : {"identity", "sigmoid"}
+        See :class:`Autoencoder`.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        n_features: int,
+        code_size: int,
+        output_activation="identity",
+    ):
+        super().__init__(encoder, decoder, output_activation)
+        self.linear_encoder = nn.Linear(n_features, code_size)
+        self.linear_decoder = nn.Linear(code_size, n_features)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_encoder(x) + self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.output_activation(self.linear_decoder(code) + self.decoder(code))
+
+    def forward(self, x: torch.Tensor):
+        code = self.encode(x)
+        return self.linear_decoder(code) + self.decoder(code), code
+
+    def jacobian_penalty(
+        self, inputs: torch.Tensor, code: torch.Tensor, generator=None
+    ) -> torch.Tensor:
+        return projected_jacobian_penalty(inputs, code, generator)
+
+    @torch.no_grad()
+    def start_at_pca(self, components: torch.Tensor, mean: torch.Tensor) -> "LinearPathAutoencoder":
+        """Start from PCA's solution.
+
+        ``components`` are PCA's ``(k, n_features)`` orthonormal rows and
+        ``mean`` its ``(n_features,)`` centre. Codes beyond the ``k``
+        components (a code wider than the data's rank) start at zero on the
+        linear path.
+        """
+        k = components.shape[0]
+        for layer in (self.linear_encoder, self.linear_decoder):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        self.linear_encoder.weight[:k] = components
+        self.linear_encoder.bias[:k] = -components @ mean
+        self.linear_decoder.weight[:, :k] = components.T
+        self.linear_decoder.bias[:] = mean
+        for branch in (self.encoder, self.decoder):
+            last = [
+                layer
+                for layer in branch.modules()
+                if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
+            ][-1]
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
+        return self
+
+
 class MLPAutoencoder(Autoencoder):
     """Fully connected autoencoder whose decoder mirrors its encoder.
 

@@ -285,9 +285,13 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             max_iter=max_iter,
             batch_size=batch_size,
             learning_rate_init=self.learning_rate_init,
-            # A fixed training budget: no stopping on a plateau of the loss.
+            # A fixed training budget: no stopping on a plateau of the loss, no
+            # held-out rows, and members that differ from their first step on (a
+            # PCA start would make every member the same).
             n_iter_no_change=max_iter,
             tol=0.0,
+            early_stopping=False,
+            init="random",
             random_state=seed,
             verbose=self.verbose,
             device=self.device,

@@ -80,7 +80,9 @@ class VariationalAutoencoder(BaseAutoencoder):
         Maximum number of epochs.
 
     batch_size : int or "auto", default="auto"
-        Rows per mini-batch; ``"auto"`` means ``min(256, n_samples)``.
+        Rows per mini-batch. ``"auto"`` takes about ``n_samples / 32`` rows, so
+        that an epoch is some 32 gradient steps: at least 16 rows (or all of
+        them, when fewer), at most 256. A last, shorter batch is trained too.
 
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimiser.
@@ -94,9 +96,14 @@ class VariationalAutoencoder(BaseAutoencoder):
         few extreme rows or a large learning rate from blowing the weights up.
         None does not clip.
 
-    early_stopping : bool, default=False
-        Stop when the loss on a held-out ``validation_fraction`` stops improving,
-        restoring the best weights.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the rows and stop when the
+        validation loss has not improved for ``n_iter_no_change`` epochs; the
+        weights of the best epoch are restored, and the weights training
+        started from count as an epoch (see ``init``). ``"auto"`` does so
+        whenever there are two rows or more (``partial_fit`` never holds rows
+        out). ``False`` trains on every row and stops when the training loss
+        stops improving in the same way.
 
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
@@ -149,7 +156,9 @@ class VariationalAutoencoder(BaseAutoencoder):
         Negative validation loss after each epoch, with ``early_stopping``.
 
     best_validation_score_ : float or None
-        Highest validation score, with ``early_stopping``.
+        Validation score (negative validation loss) of the weights returned,
+        when validation rows were held out: the best epoch's, or the starting
+        weights' when no epoch beat them by more than the noise.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -205,7 +214,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         learning_rate_init=1e-3,
         alpha=0.0,
         max_grad_norm=None,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
@@ -242,7 +251,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         self.device = device
         self.callbacks = callbacks
 
-    def _make_module(self, n_features):
+    def _make_module(self, n_features, pca_start=False):
         encoder, decoder = self._encoder_decoder(n_features, 2 * self.code_size)
         return VariationalAutoencoderNetwork(encoder, decoder, self._resolved_output_activation())
 
@@ -254,10 +263,12 @@ class VariationalAutoencoder(BaseAutoencoder):
             kl_weight=self.beta,
         )
 
-    def _reference_loss(self, targets):
+    def _reference_losses(self, targets):
         # The reconstruction term sums over a row's features instead of averaging.
-        per_entry = super()._reference_loss(targets)
-        return None if per_entry is None else per_entry * targets.shape[1]
+        return tuple(
+            None if loss is None else loss * targets.shape[1]
+            for loss in super()._reference_losses(targets)
+        )
 
     def score_samples(self, X):
         """Evidence lower bound (ELBO) of each sample, at the posterior mean.

@@ -47,7 +47,7 @@ def plot_loss_curve(estimator, ax=None):
     >>> model = AutoencoderTransformer(code_size=8, max_iter=5, random_state=0).fit(X)
     >>> ax = plot_loss_curve(model)
     >>> len(ax.get_lines())
-    1
+    3
     """
     check_is_fitted(estimator, "loss_curve_")
     plt = _import_pyplot()
@@ -63,7 +63,11 @@ def plot_loss_curve(estimator, ax=None):
         validation_epochs = range(first_epoch, first_epoch + len(validation_losses))
         ax.plot(validation_epochs, validation_losses, label="validation loss")
         best = min(range(len(validation_losses)), key=validation_losses.__getitem__)
-        ax.axvline(validation_epochs[best], color="grey", linestyle=":", label="weights kept")
+        kept_epoch = validation_epochs[best]
+        if -estimator.best_validation_score_ < validation_losses[best]:
+            # No epoch beat the weights training started from, which were kept.
+            kept_epoch = first_epoch - 1
+        ax.axvline(kept_epoch, color="grey", linestyle=":", label="weights kept")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"loss ({getattr(estimator, 'loss', 'training objective')})")

@@ -545,20 +545,22 @@ def test_divergence_guard_forgives_a_spike_that_training_recovers_from():
     )
 
 
-def test_divergence_guard_judges_validation_by_the_best_epoch_of_the_run():
+def test_divergence_guard_judges_the_last_training_loss_whatever_the_validation():
     guard = DivergenceGuard(reference_loss=1.0)
-    # The best validation epoch (restored by a stopper) is fine: no divergence.
-    run_ends(
-        guard,
-        {"epoch": 1, "train_loss": 0.9, "valid_loss": 0.8},
-        {"epoch": 2, "train_loss": 5e6, "valid_loss": 5e6},
-    )
-    with pytest.raises(TrainingDivergedError, match="the valid loss ended at 3000, .* at epoch 2"):
+    # A good validation epoch does not hide an optimisation that ended diverged.
+    with pytest.raises(
+        TrainingDivergedError, match="the train loss ended at 5e\\+06, .* at epoch 2"
+    ):
         run_ends(
             guard,
-            {"epoch": 1, "train_loss": 0.9, "valid_loss": 5e6},
-            {"epoch": 2, "train_loss": 5e6, "valid_loss": 3000.0},
+            {"epoch": 1, "train_loss": 0.9, "valid_loss": 0.8},
+            {"epoch": 2, "train_loss": 5e6, "valid_loss": 5e6},
         )
+    run_ends(
+        guard,
+        {"epoch": 1, "train_loss": 5e6, "valid_loss": 5e6},
+        {"epoch": 2, "train_loss": 0.9, "valid_loss": 3000.0},
+    )
 
 
 def test_divergence_guard_judges_growth_from_the_first_training_batch():
@@ -823,7 +825,7 @@ def test_build_net_follows_the_plan():
     assert (net.lr, net.max_epochs, net.batch_size, net.random_seed) == (3e-3, 7, 16, 11)
     assert net.train_split is None
     callbacks = dict(net.callbacks_)
-    ours = ["divergence_guard", "gradient_clipping", "stopper", "record"]
+    ours = ["gradient_clipping", "stopper", "divergence_guard", "record"]
     # After skorch's defaults (epoch timer, scoring) and in this order.
     assert [name for name in callbacks if name in ours] == ours
     assert callbacks["record"] is not extra  # a copy: the plan's instance stays untouched

@@ -190,7 +190,14 @@ def test_divergence_stops_in_the_batch_where_the_loss_turns_non_finite():
 def test_divergence_message_names_epoch_batch_and_remedies():
     X = np.random.default_rng(SEED).random((64, 4))
     model = AutoencoderTransformer(
-        hidden_layer_sizes=(16,), max_iter=50, batch_size=8, learning_rate_init=1e6, random_state=0
+        hidden_layer_sizes=(16,),
+        max_iter=50,
+        batch_size=8,
+        learning_rate_init=1e6,
+        # From random weights on every row, the loss turns infinite within an epoch.
+        init="random",
+        early_stopping=False,
+        random_state=0,
     )
 
     with pytest.raises(TrainingDivergedError) as info:
@@ -231,11 +238,13 @@ def test_divergence_message_names_the_current_learning_rate_after_what_happened(
 
 def test_a_finite_divergence_gets_the_same_remedies():
     X = np.random.default_rng(SEED).standard_normal((256, 8))
+    # A random start: a kept PCA start turns the error into a DivergenceWarning.
     model = AutoencoderTransformer(
         hidden_layer_sizes=(16,),
         max_iter=15,
         batch_size=32,
         learning_rate_init=30.0,
+        init="random",
         random_state=0,
     )
 
@@ -281,6 +290,9 @@ def test_gradient_clipping_keeps_a_too_large_learning_rate_from_blowing_up():
         "max_iter": 15,
         "batch_size": 32,
         "learning_rate_init": 30.0,
+        # Measured from random weights on every row (the defaults before "auto").
+        "init": "random",
+        "early_stopping": False,
         "random_state": 0,
     }
 
@@ -375,6 +387,9 @@ def interrupted_fit(early_stopping, interrupt):
         batch_size=20,
         early_stopping=early_stopping,
         validation_fraction=0.3,
+        # From random weights, which the first epochs clearly improve on (a start
+        # at PCA's solution that they do not beat would be kept instead).
+        init="random",
         random_state=3,
         callbacks=[SpoilWeightsAt(6), WeightsPerEpoch(), interrupt],
     )

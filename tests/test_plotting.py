@@ -34,7 +34,10 @@ def close_figures():
 
 
 def test_plot_loss_curve_draws_the_training_losses():
-    model = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=4, random_state=0).fit(X)
+    # Without validation rows, so the training loss is the only line.
+    model = AutoencoderTransformer(
+        hidden_layer_sizes=(4,), max_iter=4, early_stopping=False, random_state=0
+    ).fit(X)
     _, ax = plt.subplots()
 
     returned = plot_loss_curve(model, ax=ax)
@@ -47,9 +50,19 @@ def test_plot_loss_curve_draws_the_training_losses():
     assert ax.get_title() == "AutoencoderTransformer"
 
 
+def test_plot_loss_curve_marks_the_start_when_the_start_was_kept():
+    # A PCA start that no epoch beats beyond the noise is kept: epoch 0 is marked.
+    model = AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=6, random_state=0).fit(X[:40])
+    assert model.best_validation_score_ > max(model.validation_scores_)
+
+    _, _, kept = plot_loss_curve(model).get_lines()
+
+    assert_allclose(kept.get_xdata(), [0, 0])
+
+
 def test_plot_loss_curve_draws_validation_losses_and_the_kept_epoch():
     model = AutoencoderTransformer(
-        hidden_layer_sizes=(4,), max_iter=6, early_stopping=True, random_state=0
+        hidden_layer_sizes=(4,), max_iter=6, early_stopping=True, init="random", random_state=0
     ).fit(X)
 
     ax = plot_loss_curve(model)
@@ -111,7 +124,11 @@ def test_skorch_progress_bar_counts_each_epochs_batches():
     from skorch.callbacks import ProgressBar
 
     model = AutoencoderTransformer(
-        hidden_layer_sizes=(4,), batch_size=20, max_iter=2, callbacks=[ProgressBar()]
+        hidden_layer_sizes=(4,),
+        batch_size=20,
+        max_iter=2,
+        early_stopping=False,  # all 60 rows trained, no validation batches
+        callbacks=[ProgressBar()],
     ).fit(X)
 
     (progress_bar,) = [
@@ -126,7 +143,7 @@ def test_verbose_2_adds_a_progress_bar_to_the_epoch_table(capsys):
     from skorch.callbacks import ProgressBar
 
     model = AutoencoderTransformer(
-        hidden_layer_sizes=(4,), batch_size=20, max_iter=2, verbose=2
+        hidden_layer_sizes=(4,), batch_size=20, max_iter=2, early_stopping=False, verbose=2
     ).fit(X)
     bars = [cb for _, cb in model.net_.callbacks_ if isinstance(cb, ProgressBar)]
     assert len(bars) == 1

@@ -156,7 +156,17 @@ def relative_sensitivity(model, X, scale=0.01):
 
 
 def test_contractive_codes_move_less_under_small_perturbations():
-    params = dict(code_size=8, hidden_layer_sizes=(64,), max_iter=30, random_state=0)
+    params = dict(
+        code_size=8,
+        hidden_layer_sizes=(64,),
+        max_iter=30,
+        random_state=0,
+        # Measured with the defaults before "auto": from random weights, on every
+        # row, in batches of 256 rows.
+        init="random",
+        early_stopping=False,
+        batch_size=256,
+    )
     contractive = AutoencoderTransformer(contractive=0.003, **params).fit(X_TRAIN)
     plain = AutoencoderTransformer(contractive=0.0, **params).fit(X_TRAIN)
     # Relative to the spread of the codes: shrinking every code (which a free
@@ -392,8 +402,9 @@ def test_custom_networks_exclude_image_shape():
 
 
 def test_layer_outputs_cover_every_layer_and_end_in_the_code():
+    # The plain network (init="random"), whose last encoder layer outputs the code.
     model = AutoencoderTransformer(
-        code_size=3, hidden_layer_sizes=(16,), max_iter=3, random_state=0
+        code_size=3, hidden_layer_sizes=(16,), max_iter=3, init="random", random_state=0
     ).fit(X_TRAIN)
     layers = model.get_layer_outputs(X_TEST)
     assert list(layers) == [

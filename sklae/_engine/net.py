@@ -20,6 +20,7 @@ from scipy import sparse
 from skorch import NeuralNet
 from skorch.callbacks import GradientNormClipping, ProgressBar
 
+from ..exceptions import TrainingDivergedError
 from .callbacks import DivergenceGuard, ImprovementStopper
 from .data import (
     EVALUATION_BATCH_SIZE,
@@ -72,6 +73,11 @@ class TrainingPlan:
     reference_loss : float or None
         A loss any working fit stays well below (for example of predicting
         the mean); divergence is judged against it.
+    score_start : bool
+        Whether the weights training starts from are a model worth keeping (a
+        known solution such as PCA's, or a fitted model trained further): with
+        validation rows they are scored as an epoch and kept unless an epoch
+        beats them by more than the noise of the validation rows.
     """
 
     learning_rate: float
@@ -88,6 +94,7 @@ class TrainingPlan:
     seed: int = 0
     split_seed: int = 0
     reference_loss: float | None = None
+    score_start: bool = False
 
 
 @dataclass
@@ -97,6 +104,10 @@ class TrainingOutcome:
     epochs_run: int
     stopped_early: bool
     interrupted: bool
+    kept_start: bool = False
+    start_score: float | None = None
+    # The divergence of a run whose starting weights were kept, if it diverged.
+    diverged: str | None = None
 
 
 class RandomRowSplit:
@@ -135,15 +146,13 @@ class AutoencoderNet(NeuralNet):
     """skorch ``NeuralNet`` that trains a module to output its targets from its inputs.
 
     Parameters are those of :class:`skorch.NeuralNet`, plus ``random_seed``, the
-    base seed of every draw of training, and ``shard``, ``(rank, world_size)``
-    in distributed training. ``fit``/``partial_fit`` take
+    base seed of every draw of training. ``fit``/``partial_fit`` take
     :class:`~sklae._engine.data.TrainingRows`; ``y`` is ignored.
     """
 
-    def __init__(self, *args, random_seed=0, shard=None, **kwargs):
+    def __init__(self, *args, random_seed=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.random_seed = random_seed
-        self.shard = shard
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         generator = torch.Generator(device=torch.device(self.device))
@@ -170,7 +179,6 @@ class AutoencoderNet(NeuralNet):
                 self.batch_size,
                 self.device,
                 seeds_for_pass=lambda: pass_seeds(self.random_seed, len(self.history)),
-                shard=self.shard,
             )
         # Validation inputs are corrupted with one fixed draw, so that validation
         # losses of different epochs compare.
@@ -180,7 +188,6 @@ class AutoencoderNet(NeuralNet):
             self.device,
             seeds_for_pass=lambda: pass_seeds(self.random_seed, VALIDATION_PASS),
             shuffle=False,
-            shard=self.shard,
         )
 
     def infer(self, x, **fit_params):
@@ -206,9 +213,11 @@ class AutoencoderNet(NeuralNet):
 
 def _callbacks(plan):
     callbacks = [
-        ("divergence_guard", DivergenceGuard(reference_loss=plan.reference_loss)),
         ("gradient_clipping", GradientNormClipping(plan.max_grad_norm)),
+        # The stopper before the guard: at the end of a run it has restored the
+        # weights to keep when the guard judges how the run ended.
         ("stopper", _stopper(plan)),
+        ("divergence_guard", DivergenceGuard(reference_loss=plan.reference_loss)),
         *copy.deepcopy(plan.callbacks),
     ]
     if plan.verbose >= 2:
@@ -225,6 +234,7 @@ def _stopper(plan):
         threshold=plan.tol,
         threshold_mode="rel",
         load_best=watching_validation,
+        score_start=watching_validation and plan.score_start,
     )
 
 
@@ -323,7 +333,15 @@ def train(net, rows, epochs):
     net's life leaves nothing to keep and goes on to the caller.
     """
     epochs_before = len(net.history)
-    net.partial_fit(rows, epochs=epochs)
+    diverged = None
+    try:
+        net.partial_fit(rows, epochs=epochs)
+    except TrainingDivergedError as error:
+        # A run that ended diverged after the stopper had put its starting
+        # weights back leaves a good model: that is reported, not raised.
+        if not getattr(dict(net.callbacks_)["stopper"], "kept_start_", False):
+            raise
+        diverged = str(error)
     if net.history and "train_loss" not in net.history[-1]:
         # An interrupted epoch left a record without a loss.
         net.history.pop()
@@ -336,6 +354,9 @@ def train(net, rows, epochs):
         epochs_run=epochs_run,
         stopped_early=stopped_early,
         interrupted=epochs_run < epochs and not stopped_early,
+        kept_start=bool(getattr(stopper, "kept_start_", False)),
+        start_score=getattr(stopper, "start_score_", None),
+        diverged=diverged,
     )
 
 

@@ -1,0 +1,289 @@
+"""The defaults that beat PCA on data nobody tuned for.
+
+``init="auto"`` starts a network with identity codes and outputs at PCA's
+solution (a linear path beside the non-linear layers, whose last layers start at
+zero); ``early_stopping="auto"`` holds out validation rows, counts the start as
+an epoch and keeps the best epoch only when it beats the start by more than one
+standard error; ``batch_size="auto"`` takes about ``n_samples / 32`` rows per step.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy import sparse
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from sklae import (
+    AutoencoderTransformer,
+    DenoisingAutoencoder,
+    DivergenceWarning,
+    VariationalAutoencoder,
+)
+from sklae._networks import Autoencoder, LinearPathAutoencoder
+
+SEED = 0
+DETERMINISTIC = [AutoencoderTransformer, DenoisingAutoencoder]
+AUTOENCODERS = [AutoencoderTransformer, DenoisingAutoencoder, VariationalAutoencoder]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    # Short fits on purpose: ConvergenceWarning is expected and not the subject here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def mse(a, b):
+    return float(np.mean((np.asarray(a, dtype=np.float64) - b) ** 2))
+
+
+def pca_test_error(X_train, X_test, n_components):
+    pca = PCA(n_components=n_components).fit(X_train)
+    return mse(X_test, pca.inverse_transform(pca.transform(X_test)))
+
+
+def autoencoder_test_error(model, X_test):
+    return mse(X_test, model.inverse_transform(model.transform(X_test)))
+
+
+def stopper(model):
+    return dict(model.net_.callbacks_)["stopper"]
+
+
+def test_the_defaults_are_auto():
+    for Estimator in DETERMINISTIC:
+        assert Estimator().get_params()["init"] == "auto"
+    for Estimator in AUTOENCODERS:
+        params = Estimator().get_params()
+        assert params["early_stopping"] == "auto"
+        assert params["batch_size"] == "auto"
+
+
+# ---------------------------------------------------------------------- the start at PCA
+
+
+def test_on_exactly_linear_data_the_fit_ends_where_pca_is():
+    # Rank-3 rows plus small noise in 10 dimensions: PCA with 3 components is the
+    # best reconstruction there is, so training from it cannot improve on it.
+    # (The noise is not far smaller: the network holds PCA's weights in float32,
+    # which moves the error of a 1e-3 residual by a few 1e-6 relative.)
+    rng = np.random.default_rng(SEED)
+    X = rng.standard_normal((400, 3)) @ rng.standard_normal((3, 10))
+    X += 0.1 * rng.standard_normal(X.shape)
+    X_train, X_test = X[:300], X[300:]
+
+    model = AutoencoderTransformer(code_size=3, random_state=SEED).fit(X_train)
+
+    assert isinstance(model.module_, LinearPathAutoencoder)
+    assert model.validation_scores_ is not None
+    pca_error = pca_test_error(X_train, X_test, 3)
+    assert autoencoder_test_error(model, X_test) == pytest.approx(pca_error, rel=1e-6)
+
+
+@pytest.mark.parametrize("Estimator", DETERMINISTIC)
+@pytest.mark.parametrize("random_state", [0, 1])
+def test_on_tiny_data_the_fit_keeps_pcas_start(Estimator, random_state):
+    # 30 rows: 3 validation rows cannot show an improvement beyond their noise,
+    # so the fit ends with the weights it started from, whatever the seed. The
+    # linear path's code is PCA's score, (x - mean) @ components.T, sign included.
+    X = np.random.default_rng(SEED).standard_normal((30, 6))
+
+    model = Estimator(code_size=2, random_state=random_state).fit(X)
+
+    pca_scores = PCA(n_components=2).fit(X).transform(X)
+    assert stopper(model).kept_start_
+    np.testing.assert_allclose(model.transform(X), pca_scores, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- where init applies
+
+
+@pytest.mark.parametrize("Estimator", DETERMINISTIC)
+def test_init_pca_where_it_cannot_apply_is_an_error_naming_init(Estimator):
+    X = np.random.default_rng(SEED).random((20, 4))
+
+    with pytest.raises(ValueError, match=r"init='pca'.*code_activation='logistic'") as info:
+        Estimator(code_size=2, code_activation="logistic", init="pca", max_iter=1).fit(X)
+    assert "init='random'" in str(info.value)
+    with pytest.raises(ValueError, match=r"init='pca'.*sparse"):
+        Estimator(code_size=2, init="pca", max_iter=1).fit(sparse.csr_matrix(X))
+
+
+@pytest.mark.parametrize("Estimator", DETERMINISTIC)
+def test_init_pca_builds_the_linear_path(Estimator):
+    X = np.random.default_rng(SEED).random((20, 4))
+
+    model = Estimator(code_size=2, init="pca", max_iter=1, random_state=SEED).fit(X)
+
+    assert isinstance(model.module_, LinearPathAutoencoder)
+
+
+@pytest.mark.parametrize("Estimator", DETERMINISTIC)
+@pytest.mark.parametrize(
+    ("params", "to_input"),
+    [
+        ({"loss": "bce"}, np.asarray),  # a sigmoid output
+        ({"code_activation": "tanh"}, np.asarray),
+        ({}, sparse.csr_matrix),
+        ({"init": "random"}, np.asarray),
+    ],
+    ids=["bce", "tanh-code", "sparse", "random"],
+)
+def test_init_auto_builds_the_plain_network_where_pca_does_not_apply(Estimator, params, to_input):
+    X = np.random.default_rng(SEED).random((20, 4))
+
+    model = Estimator(code_size=2, max_iter=1, random_state=SEED, **params).fit(to_input(X))
+
+    assert type(model.module_) is Autoencoder
+    assert not isinstance(model.module_, LinearPathAutoencoder)
+
+
+# ---------------------------------------------------------------------- no worse than PCA
+
+
+def scaled_table(load):
+    X = load().data
+    if load is load_digits:
+        return X / 16.0
+    return StandardScaler().fit_transform(X)
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        load_wine,
+        load_breast_cancer,
+        load_diabetes,
+        pytest.param(load_digits, marks=pytest.mark.slow),  # 3 s to train
+    ],
+    ids=lambda load: load.__name__,
+)
+def test_default_held_out_error_is_at_most_pcas(load):
+    X_train, X_test = train_test_split(scaled_table(load), random_state=0, test_size=0.3)
+    code_size = math.ceil(X_train.shape[1] / 4)
+
+    model = AutoencoderTransformer(code_size=code_size, random_state=0).fit(X_train)
+
+    ratio = autoencoder_test_error(model, X_test) / pca_test_error(X_train, X_test, code_size)
+    assert ratio <= 1 + 1e-6
+
+
+# ---------------------------------------------------------------------- batch_size="auto"
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "rows_per_step"),
+    [(1347, 43), (100, 16), (100_000, 256), (10, 10)],
+    ids=["ceil(n/32)", "at-least-16", "at-most-256", "all-of-fewer-than-16"],
+)
+def test_auto_batch_size_takes_about_a_32nd_of_the_rows(n_rows, rows_per_step):
+    X = np.random.default_rng(SEED).standard_normal((n_rows, 2))
+
+    model = AutoencoderTransformer(
+        code_size=1, hidden_layer_sizes=(), max_iter=1, random_state=SEED
+    ).fit(X)
+
+    # Counted from all the rows, validation rows included.
+    assert model.net_.batch_size == rows_per_step
+    sizes = [
+        batch["train_batch_size"]
+        for batch in model.net_.history[0]["batches"]
+        if "train_batch_size" in batch
+    ]
+    n_train = sum(sizes)
+    assert n_train < n_rows  # early_stopping="auto" held some rows out
+    assert sizes[0] == min(rows_per_step, n_train)
+    assert len(sizes) == math.ceil(n_train / rows_per_step)
+
+
+@pytest.mark.parametrize("Estimator", AUTOENCODERS)
+def test_every_autoencoder_sizes_auto_batches_alike(Estimator):
+    X = np.random.default_rng(SEED).standard_normal((1347, 2))
+
+    model = Estimator(code_size=1, hidden_layer_sizes=(), max_iter=1, random_state=SEED).fit(X)
+
+    assert model.net_.batch_size == 43
+
+
+# ---------------------------------------------------------------------- early_stopping="auto"
+
+
+@pytest.mark.parametrize("Estimator", AUTOENCODERS)
+@pytest.mark.parametrize("n_rows", [2, 50])
+def test_auto_early_stopping_holds_out_rows_from_two_on(Estimator, n_rows):
+    X = np.random.default_rng(SEED).standard_normal((n_rows, 3))
+
+    model = Estimator(code_size=1, hidden_layer_sizes=(4,), max_iter=3, random_state=SEED).fit(X)
+
+    assert len(model.validation_scores_) == model.n_iter_
+    assert np.isfinite(model.best_validation_score_)
+    assert model.best_loss_ is None
+
+
+@pytest.mark.parametrize("Estimator", AUTOENCODERS)
+def test_auto_early_stopping_trains_a_single_row_without_validation(Estimator):
+    X = np.random.default_rng(SEED).standard_normal((1, 3))
+
+    model = Estimator(code_size=1, hidden_layer_sizes=(4,), max_iter=2, random_state=SEED).fit(X)
+
+    assert model.validation_scores_ is None
+    assert model.best_loss_ == min(model.loss_curve_)
+
+
+@pytest.mark.parametrize("Estimator", AUTOENCODERS)
+def test_auto_early_stopping_holds_nothing_out_in_partial_fit(Estimator):
+    X = np.random.default_rng(SEED).standard_normal((50, 3))
+    model = Estimator(code_size=1, hidden_layer_sizes=(4,), random_state=SEED)
+
+    model.partial_fit(X)
+    model.partial_fit(X)
+
+    assert model.n_iter_ == 2
+    assert model.validation_scores_ is None
+    assert model.best_loss_ == min(model.loss_curve_)
+    rows = sum(batch.get("train_batch_size", 0) for batch in model.net_.history[-1]["batches"])
+    assert rows == 50
+
+
+def test_a_kept_start_is_what_best_validation_score_and_the_plot_report():
+    # 30 rows: the validation rows cannot tell a gain from noise, so the PCA start stays.
+    X = np.random.default_rng(SEED).standard_normal((30, 4))
+    model = AutoencoderTransformer(code_size=2, max_iter=5, random_state=SEED).fit(X)
+
+    assert model.best_validation_score_ > max(model.validation_scores_)
+    assert 0 < -model.best_validation_score_ < np.inf
+    assert_allclose(model.transform(X), PCA(2).fit(X).transform(X), atol=1e-4)
+
+
+def test_divergence_after_a_pca_start_keeps_the_start_and_says_so():
+    # The returned model is PCA's start, which is good; the setting is not, so a warning.
+    X = np.random.default_rng(SEED).standard_normal((300, 6))
+    model = AutoencoderTransformer(learning_rate_init=1.0, random_state=SEED)
+    with pytest.warns(DivergenceWarning, match=r"diverged; the weights training started from"):
+        model.fit(X)
+    assert_allclose(model.transform(X), PCA(2).fit(X).transform(X), atol=1e-4)
+
+
+def test_a_random_start_that_settles_far_above_the_mean_is_named():
+    # lr=1 throws the loss up to 8e10, then it settles near 11 times the mean's loss.
+    X = np.random.default_rng(SEED).standard_normal((300, 6))
+    model = AutoencoderTransformer(learning_rate_init=1.0, init="random", random_state=SEED)
+    with pytest.warns(DivergenceWarning, match=r"settled at .* times the loss of predicting"):
+        model.fit(X)
+
+
+def test_a_pca_start_on_one_row_is_quiet_and_finite():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Two epochs on one row do not converge; that warning is expected.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = AutoencoderTransformer(code_size=2, max_iter=2, random_state=SEED).fit([[3.0, 4.0]])
+    assert np.all(np.isfinite(model.transform([[3.0, 4.0]])))
