@@ -164,6 +164,10 @@ def sklae_fit(X, hidden, code_size, output_activation, batch_size, epochs, devic
         max_iter=epochs,
         batch_size=batch_size,
         n_iter_no_change=epochs + 1,
+        # The same work as the bare loop: every row trained, no validation
+        # pass, no PCA start.
+        early_stopping=False,
+        init="random",
         random_state=0,
         device=device,
     )

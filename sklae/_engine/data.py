@@ -127,7 +127,8 @@ class RowData:
         if not self.is_tensor:
             return torch.from_numpy(self._read_rows(rows, dtype)).to(device, non_blocking=True)
         if not isinstance(rows, slice):
-            rows = rows.to(self.values.device)
+            if rows.device != self.values.device:
+                rows = rows.to(self.values.device)
             return self.values.index_select(0, rows).to(device, non_blocking=True)
         return self.values[rows].to(device, non_blocking=True)
 
@@ -335,8 +336,17 @@ class Batches:
             if corruption is not None and inputs is None:
                 noise_generator = torch.Generator(device=torch.device(self.device))
                 noise_generator.manual_seed(int(corruption_seed))
+        if order is not None and targets.is_tensor:
+            # Once per pass, not once per batch: the index lives with the rows.
+            order = order.to(targets.values.device)
+        size = self.batch_size
         for start in self._starts():
-            positions = self._positions(order, start)
+            if self.shard is not None:
+                positions = self._positions(order, start)
+            else:
+                positions = (
+                    slice(start, start + size) if order is None else order[start : start + size]
+                )
             target = targets.batch(positions, self.device, self.dtype)
             if inputs is not None:
                 source = inputs.batch(positions, self.device, self.dtype)
