@@ -406,7 +406,7 @@ class BaseAutoencoder(
         target = math.ceil(n_rows / STEPS_PER_EPOCH)
         return min(n_rows, max(MIN_AUTO_BATCH_SIZE, min(AUTO_BATCH_SIZE, target)))
 
-    def _training_plan(self, n_rows, incremental, device, seed, split_seed, reference):
+    def _training_plan(self, n_rows, incremental, device, seed, split_seed, reference, score_start):
         use_validation = self._uses_validation(n_rows, incremental)
         batch_size = self._batch_size(n_rows)
         return TrainingPlan(
@@ -424,6 +424,7 @@ class BaseAutoencoder(
             seed=seed,
             split_seed=split_seed,
             reference_loss=reference,
+            score_start=score_start,
         )
 
     # ------------------------------------------------------------------ fitting
@@ -507,9 +508,11 @@ class BaseAutoencoder(
             init_seed, split_seed, seed = rng.randint(np.iinfo(np.int32).max, size=3)
         mean_loss, zero_loss = self._reference_losses(targets)
         scale = None if mean_loss is None else max(mean_loss, zero_loss)
-        plan = self._training_plan(X.shape[0], incremental, device, seed, split_seed, scale)
         # Weights worth keeping unless beaten: PCA's solution, or the fitted model.
-        plan.score_start = continuing or self._starts_at_pca(X)
+        score_start = continuing or self._starts_at_pca(X)
+        plan = self._training_plan(
+            X.shape[0], incremental, device, seed, split_seed, scale, score_start
+        )
         objective = self._parameter_key(self._objective_parameters)
         if continuing:
             configure_net(

@@ -28,16 +28,18 @@ EVALUATION_BATCH_SIZE = 4096
 VALIDATION_PASS = 2**31 - 1
 
 
-def to_float32(array):
-    """float32 numpy copy or view of ``array``, refusing values beyond float32's range."""
+def check_float32_range(array):
+    """Refuse values that float32, in which the network computes, cannot hold.
+
+    Conversion to float32 is monotone, so converting the extremes alone tells
+    whether any value would become infinite: no float32 copy of ``array``.
+    """
     source = np.asarray(array)
+    if source.dtype == np.float32 or not source.size:
+        return
     with np.errstate(over="ignore"):
-        converted = np.asarray(source, dtype=np.float32)
-    if (
-        source.dtype != np.float32
-        and converted.size
-        and not np.isfinite([converted.min(), converted.max()]).all()
-    ):
+        extremes = np.asarray([source.min(), source.max()], dtype=np.float32)
+    if not np.isfinite(extremes).all():
         # Finite float64 values beyond float32's range would silently become
         # infinite in the network, and so would every output.
         raise ValueError(
@@ -45,7 +47,12 @@ def to_float32(array):
             "of float32 (about 3.4e38) in which the network computes. Scale X first, for "
             "example with sklearn.preprocessing.StandardScaler."
         )
-    return converted
+
+
+def to_float32(array):
+    """float32 numpy copy or view of ``array``, refusing values beyond float32's range."""
+    check_float32_range(array)
+    return np.asarray(array, dtype=np.float32)
 
 
 def as_float32_tensor(array):
@@ -63,10 +70,10 @@ def _convert(array, dtype):
     Values beyond float32's range are refused for either: the network was
     trained in float32, where they would have been infinite.
     """
-    converted = to_float32(array)
     if dtype == torch.float64:
+        check_float32_range(array)
         return np.asarray(array, dtype=np.float64)
-    return converted
+    return to_float32(array)
 
 
 class RowData:
