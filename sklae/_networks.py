@@ -197,26 +197,88 @@ class Autoencoder(nn.Module):
         Squashing applied by :meth:`decode`. :meth:`forward` returns the
         reconstruction *before* it, so that a loss can fuse the two (binary
         cross-entropy on logits is stable where ``log(sigmoid(x))`` is not).
+    ordered_codes : bool, default=False
+        Train with nested dropout (Rippel et al., 2014, "Learning ordered
+        representations with nested dropout"): in training, half of the rows of
+        each batch keep their whole code and the other half keep only their
+        first ``b`` code units, ``b`` drawn uniformly from ``1 .. code_size - 1``
+        for each row (the rest set to zero), so every prefix of the code learns
+        to reconstruct on its own, as Matryoshka representations (Kusupati et
+        al., 2022) train every nested size. The first ``k`` units then form a
+        good ``k``-unit code for every ``k``, as PCA's first ``k`` components
+        do. Half the rows keep the whole code because the whole code is what
+        :meth:`encode` returns by default.
+
+    Attributes
+    ----------
+    kept_units : int or None
+        Code units :meth:`encode` returns (the first ones) and :meth:`decode`
+        takes, the others being zero; None keeps them all. Set it on a network
+        trained with ``ordered_codes`` to truncate its codes.
     """
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, output_activation="identity"):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        output_activation="identity",
+        ordered_codes=False,
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.output_activation = OUTPUT_ACTIVATIONS[output_activation]()
+        self.ordered_codes = ordered_codes
+        self.kept_units = None
+        self.code_width = None
+        self.noise_generator = None
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Map input rows to codes."""
+    def _full_code(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
+    def _full_decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)
+
+    def keep_units(self, kept_units, code_width):
+        """Truncate the codes to their first ``kept_units`` of ``code_width`` units."""
+        self.kept_units = None if kept_units >= code_width else int(kept_units)
+        self.code_width = int(code_width)
+        return self
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Map input rows to codes (their first ``kept_units`` units)."""
+        code = self._full_code(x)
+        # getattr: networks saved before codes could be truncated lack the attribute.
+        kept = getattr(self, "kept_units", None)
+        return code if kept is None else code[:, :kept]
+
     def decode(self, code: torch.Tensor) -> torch.Tensor:
-        """Map codes to reconstructions in the input space."""
-        return self.output_activation(self.decoder(code))
+        """Map codes (or their first units, the rest taken as zero) to reconstructions."""
+        return self.output_activation(self._full_decode(self.pad_code(code)))
+
+    def pad_code(self, code: torch.Tensor) -> torch.Tensor:
+        """``code`` with zeros for the units past its width, up to the trained width."""
+        width = getattr(self, "code_width", None)
+        if width is None or code.shape[1] >= width:
+            return code
+        return F.pad(code, (0, width - code.shape[1]))
 
     def forward(self, x: torch.Tensor):
         """``(reconstruction before the output activation, code)``."""
-        code = self.encoder(x)
-        return self.decoder(code), code
+        code = self._full_code(x)
+        return self._full_decode(self._nested_dropout(code)), code
+
+    def _nested_dropout(self, code: torch.Tensor) -> torch.Tensor:
+        if not (self.training and getattr(self, "ordered_codes", False)) or code.shape[1] < 2:
+            return code
+        n_rows, width = code.shape
+        kept = torch.randint(
+            1, width, (n_rows, 1), generator=self.noise_generator, device=code.device
+        )
+        whole = torch.rand((n_rows, 1), generator=self.noise_generator, device=code.device) < 0.5
+        kept = torch.where(whole, torch.full_like(kept, width), kept)
+        units = torch.arange(width, device=code.device)
+        return code * (units < kept).to(code.dtype)
 
     def jacobian_penalty(
         self, inputs: torch.Tensor, code: torch.Tensor, generator=None
@@ -269,20 +331,17 @@ class LinearPathAutoencoder(Autoencoder):
         n_features: int,
         code_size: int,
         output_activation="identity",
+        ordered_codes=False,
     ):
-        super().__init__(encoder, decoder, output_activation)
+        super().__init__(encoder, decoder, output_activation, ordered_codes)
         self.linear_encoder = nn.Linear(n_features, code_size)
         self.linear_decoder = nn.Linear(code_size, n_features)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def _full_code(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_encoder(x) + self.encoder(x)
 
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        return self.output_activation(self.linear_decoder(code) + self.decoder(code))
-
-    def forward(self, x: torch.Tensor):
-        code = self.encode(x)
-        return self.linear_decoder(code) + self.decoder(code), code
+    def _full_decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.linear_decoder(code) + self.decoder(code)
 
     def jacobian_penalty(
         self, inputs: torch.Tensor, code: torch.Tensor, generator=None

@@ -284,6 +284,7 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             activation=self.activation,
             max_iter=max_iter,
             batch_size=batch_size,
+            learning_rate="constant",
             learning_rate_init=self.learning_rate_init,
             # A fixed training budget: no stopping on a plateau of the loss, no
             # held-out rows, and members that differ from their first step on (a

@@ -18,14 +18,22 @@ class AutoencoderTransformer(DeterministicAutoencoder):
 
     Parameters
     ----------
-    code_size : int, default=2
+    code_size : int or float, default=2
         Width of the code (the number of output features of :meth:`transform`).
-        It may exceed the number of input features.
+        It may exceed the number of input features. A float in (0, 1), as
+        ``PCA(n_components=0.95)``, asks for the fewest code units that
+        explain that fraction of the variance of held-out rows: the network is
+        trained with ordered codes (``ordered_codes``) as wide as the number
+        of PCA components that explain the fraction, and its code is then cut
+        to the first units that do; ``code_size_`` is the width kept.
 
-    hidden_layer_sizes : int or tuple of int, default=(128, 64)
+    hidden_layer_sizes : int, tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers, from input to code (with
         ``image_shape``, from the last convolution to the code). The decoder
         uses them in reverse order. ``()`` makes a single linear map each way.
+        ``"auto"`` means ``(128, 64)``, widened to ``(2 * c, c)`` for a code
+        of ``c`` units wider than 64, so that no hidden layer is narrower
+        than the code it feeds (the fitted widths are ``hidden_layer_sizes_``).
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"
@@ -104,13 +112,41 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         sigmoid output, no custom ``encoder``, dense ``X``) and ``"random"``
         elsewhere; ``"pca"`` where it does not apply raises a ``ValueError``.
 
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
+    ordered_codes : bool or "auto", default="auto"
+        Train the code units in order of importance with nested dropout
+        (Rippel et al., 2014): the first ``k`` units then make a good
+        ``k``-unit code for every ``k``, as PCA's first ``k`` components do,
+        so one fit gives the error at every code size
+        (``explained_variance_curve_``) and :meth:`inverse_transform` decodes
+        a code's first units alone. It costs some accuracy at the full code
+        size (measured on digits, code 8: 0.0141 against 0.0128 test error).
+        ``"auto"`` orders codes when ``code_size`` is a fraction.
+
+    max_iter : int or "auto", default="auto"
+        Maximum number of epochs (passes over the training data). ``"auto"``
+        budgets about 4000 gradient steps, at least 10 and at most 200 epochs:
+        what a network needs is counted in steps, so a few hundred rows (some
+        32 steps per epoch with ``batch_size="auto"``) get up to 200 epochs,
+        and 20000 rows (71 steps per epoch) get 57 instead of 200 passes over
+        data that already gave every step a fresh batch. Early stopping may end
+        a fit sooner.
 
     batch_size : int or "auto", default="auto"
         Rows per mini-batch. ``"auto"`` takes about ``n_samples / 32`` rows, so
         that an epoch is some 32 gradient steps: at least 16 rows (or all of
         them, when fewer), at most 256. A last, shorter batch is trained too.
+
+    learning_rate : {"constant", "cosine"}, default="constant"
+        Learning-rate schedule. ``"constant"`` keeps ``learning_rate_init``,
+        as ``MLPRegressor`` does. ``"cosine"`` anneals the rate from
+        ``learning_rate_init`` to zero over the ``max_iter`` epochs, step by
+        step (Loshchilov and Hutter, 2017); reaching ``max_iter`` is then the
+        planned end, not a failure to converge, and raises no
+        ``ConvergenceWarning``. It is not the default because it did not
+        beat a constant rate on data nobody tuned for (ADBench tables: 0.511x
+        against 0.512x PCA's error; 20000 MNIST images in 15 epochs: 0.638x
+        against 0.618x). A skorch ``LRScheduler`` in ``callbacks`` takes over
+        the schedule. :meth:`partial_fit` always uses a constant rate.
 
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimiser.
@@ -154,11 +190,15 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         mini-batches. An int gives identical results on CPU from one fit to the
         next. The global torch random state is left untouched.
 
-    verbose : int, default=0
-        With 1 or more, print a table of epoch, training loss, validation loss
-        and seconds per epoch, as skorch does; with 2 or more, also a progress
-        bar through each epoch's batches (skorch's ``ProgressBar``, via tqdm,
-        which renders as a widget in notebooks).
+    verbose : int or "auto", default="auto"
+        ``"auto"`` keeps short fits silent and has a fit still running after
+        20 seconds print a line on standard error every few seconds (epoch,
+        losses, seconds per epoch, at most how long is left), in a terminal
+        and in a notebook. 0 prints nothing. With 1 or more, print a table of
+        epoch, training loss, validation loss and seconds per epoch, as skorch
+        does; with 2 or more, also a progress bar through each epoch's batches
+        (skorch's ``ProgressBar``, via tqdm, which renders as a widget in
+        notebooks).
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and predict. ``"auto"`` picks a GPU when torch sees one.
@@ -196,6 +236,21 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         Validation score (negative validation loss) of the weights returned,
         when validation rows were held out: the best epoch's, or the starting
         weights' when no epoch beat them by more than the noise.
+
+    hidden_layer_sizes_ : tuple of int
+        The hidden widths of the network (``hidden_layer_sizes`` resolved).
+
+    explained_variance_curve_ : ndarray of shape (n_units,) or None
+        With ordered codes: for each ``k``, the share of the variance of the
+        held-out rows (the validation rows, or the training rows without
+        them) that the first ``k`` units of the trained code explain, ``1 -
+        SSE_k / SST``; as ``np.cumsum(PCA().explained_variance_ratio_)``.
+        None without ordered codes.
+
+    explained_variance_ratio_ : ndarray of shape (code_size_,) or None
+        With ordered codes: the share each kept code unit adds to the
+        explained variance (the increments of ``explained_variance_curve_``),
+        as PCA's ``explained_variance_ratio_``. None without ordered codes.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -241,7 +296,7 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         self,
         code_size=2,
         *,
-        hidden_layer_sizes=(128, 64),
+        hidden_layer_sizes="auto",
         activation="relu",
         code_activation="identity",
         output_activation="auto",
@@ -254,8 +309,10 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         encoder=None,
         decoder=None,
         init="auto",
-        max_iter=200,
+        ordered_codes="auto",
+        max_iter="auto",
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=1e-3,
         alpha=0.0,
         max_grad_norm=None,
@@ -265,7 +322,7 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         tol=1e-4,
         warm_start=False,
         random_state=None,
-        verbose=0,
+        verbose="auto",
         device="cpu",
         callbacks=None,
     ):
@@ -283,8 +340,10 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         self.encoder = encoder
         self.decoder = decoder
         self.init = init
+        self.ordered_codes = ordered_codes
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.alpha = alpha
         self.max_grad_norm = max_grad_norm

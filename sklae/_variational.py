@@ -34,9 +34,13 @@ class VariationalAutoencoder(BaseAutoencoder):
     code_size : int, default=2
         Dimension of the latent code.
 
-    hidden_layer_sizes : int or tuple of int, default=(128, 64)
-        Widths of the encoder's hidden layers (with ``image_shape``, those
-        between the last convolution and the code); the decoder mirrors them.
+    hidden_layer_sizes : int, tuple of int or "auto", default="auto"
+        Widths of the encoder's hidden layers, from input to code (with
+        ``image_shape``, from the last convolution to the code). The decoder
+        uses them in reverse order. ``()`` makes a single linear map each way.
+        ``"auto"`` means ``(128, 64)``, widened to ``(2 * c, c)`` for a code
+        of ``c`` units wider than 64, so that no hidden layer is narrower
+        than the code (the fitted widths are ``hidden_layer_sizes_``).
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"
@@ -76,13 +80,31 @@ class VariationalAutoencoder(BaseAutoencoder):
     decoder : torch.nn.Module or None, default=None
         The matching custom decoder, mapping ``code_size`` codes back to rows.
 
-    max_iter : int, default=200
-        Maximum number of epochs.
+    max_iter : int or "auto", default="auto"
+        Maximum number of epochs (passes over the training data). ``"auto"``
+        budgets about 4000 gradient steps, at least 10 and at most 200 epochs:
+        what a network needs is counted in steps, so a few hundred rows (some
+        32 steps per epoch with ``batch_size="auto"``) get up to 200 epochs,
+        and 20000 rows (71 steps per epoch) get 57 instead of 200 passes over
+        data that already gave every step a fresh batch. Early stopping may end
+        a fit sooner.
 
     batch_size : int or "auto", default="auto"
         Rows per mini-batch. ``"auto"`` takes about ``n_samples / 32`` rows, so
         that an epoch is some 32 gradient steps: at least 16 rows (or all of
         them, when fewer), at most 256. A last, shorter batch is trained too.
+
+    learning_rate : {"constant", "cosine"}, default="constant"
+        Learning-rate schedule. ``"constant"`` keeps ``learning_rate_init``,
+        as ``MLPRegressor`` does. ``"cosine"`` anneals the rate from
+        ``learning_rate_init`` to zero over the ``max_iter`` epochs, step by
+        step (Loshchilov and Hutter, 2017); reaching ``max_iter`` is then the
+        planned end, not a failure to converge, and raises no
+        ``ConvergenceWarning``. It is not the default because it did not
+        beat a constant rate on data nobody tuned for (ADBench tables: 0.511x
+        against 0.512x PCA's error; 20000 MNIST images in 15 epochs: 0.638x
+        against 0.618x). A skorch ``LRScheduler`` in ``callbacks`` takes over
+        the schedule. :meth:`partial_fit` always uses a constant rate.
 
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimiser.
@@ -120,11 +142,15 @@ class VariationalAutoencoder(BaseAutoencoder):
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling and the sampling of codes in training.
 
-    verbose : int, default=0
-        With 1 or more, print a table of epoch, training loss, validation loss
-        and seconds per epoch, as skorch does; with 2 or more, also a progress
-        bar through each epoch's batches (skorch's ``ProgressBar``, via tqdm,
-        which renders as a widget in notebooks).
+    verbose : int or "auto", default="auto"
+        ``"auto"`` keeps short fits silent and has a fit still running after
+        20 seconds print a line on standard error every few seconds (epoch,
+        losses, seconds per epoch, at most how long is left), in a terminal
+        and in a notebook. 0 prints nothing. With 1 or more, print a table of
+        epoch, training loss, validation loss and seconds per epoch, as skorch
+        does; with 2 or more, also a progress bar through each epoch's batches
+        (skorch's ``ProgressBar``, via tqdm, which renders as a widget in
+        notebooks).
 
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where to train and predict.
@@ -159,6 +185,9 @@ class VariationalAutoencoder(BaseAutoencoder):
         Validation score (negative validation loss) of the weights returned,
         when validation rows were held out: the best epoch's, or the starting
         weights' when no epoch beat them by more than the noise.
+
+    hidden_layer_sizes_ : tuple of int
+        The hidden widths of the network (``hidden_layer_sizes`` resolved).
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -198,7 +227,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         self,
         code_size=2,
         *,
-        hidden_layer_sizes=(128, 64),
+        hidden_layer_sizes="auto",
         activation="relu",
         output_activation="auto",
         loss="mse",
@@ -209,8 +238,9 @@ class VariationalAutoencoder(BaseAutoencoder):
         conv_channels=(32, 64),
         encoder=None,
         decoder=None,
-        max_iter=200,
+        max_iter="auto",
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=1e-3,
         alpha=0.0,
         max_grad_norm=None,
@@ -220,7 +250,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         tol=1e-4,
         warm_start=False,
         random_state=None,
-        verbose=0,
+        verbose="auto",
         device="cpu",
         callbacks=None,
     ):
@@ -238,6 +268,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         self.decoder = decoder
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.alpha = alpha
         self.max_grad_norm = max_grad_norm

@@ -211,7 +211,8 @@ BAD_PARAMETERS = [
         "AutoencoderTransformer",
         {"code_size": 0},
         InvalidParameterError,
-        r"'code_size' parameter .* must be an int in the range \[1, inf\)\. Got 0",
+        r"'code_size' parameter .* must be an int in the range \[1, inf\) or a float in the "
+        r"range \(0\.0, 1\.0\)\. Got 0",
     ),
     (
         "AutoencoderTransformer",

@@ -61,10 +61,15 @@ def stopper(model):
 def test_the_defaults_are_auto():
     for Estimator in DETERMINISTIC:
         assert Estimator().get_params()["init"] == "auto"
+        assert Estimator().get_params()["ordered_codes"] == "auto"
     for Estimator in AUTOENCODERS:
         params = Estimator().get_params()
         assert params["early_stopping"] == "auto"
         assert params["batch_size"] == "auto"
+        assert params["max_iter"] == "auto"
+        assert params["learning_rate"] == "constant"
+        assert params["verbose"] == "auto"
+    assert AutoencoderTransformer().get_params()["hidden_layer_sizes"] == "auto"
 
 
 # ---------------------------------------------------------------------- the start at PCA
@@ -287,3 +292,223 @@ def test_a_pca_start_on_one_row_is_quiet_and_finite():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = AutoencoderTransformer(code_size=2, max_iter=2, random_state=SEED).fit([[3.0, 4.0]])
     assert np.all(np.isfinite(model.transform([[3.0, 4.0]])))
+
+
+# ---------------------------------------------------------------------- the training budget
+
+
+def record_rates():
+    from skorch.callbacks import Callback
+
+    class RateRecorder(Callback):
+        def initialize(self):
+            self.rates = []
+            return self
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training:
+                self.rates.append(net.optimizer_.param_groups[0]["lr"])
+
+    return RateRecorder()
+
+
+@pytest.mark.parametrize("Estimator", AUTOENCODERS)
+def test_the_cosine_schedule_anneals_the_rate_to_zero_over_the_run(Estimator):
+    X = np.random.default_rng(SEED).standard_normal((200, 4))
+    model = Estimator(
+        code_size=2,
+        max_iter=6,
+        early_stopping=False,
+        n_iter_no_change=100,
+        learning_rate="cosine",
+        learning_rate_init=1e-2,
+        callbacks=[record_rates()],
+        random_state=SEED,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a planned end is no failure
+        model.fit(X)
+
+    rates = dict(model.net_.callbacks_)["RateRecorder"].rates
+    assert rates[0] == pytest.approx(1e-2)
+    assert np.all(np.diff(rates) <= 0)
+    assert rates[len(rates) // 2] == pytest.approx(5e-3, rel=0.1)
+    assert rates[-1] < 1e-3
+    # The optimiser is left at the initial rate for a later warm start or partial_fit.
+    assert model.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-2)
+
+
+def test_a_constant_rate_that_runs_out_of_epochs_warns():
+    X = np.random.default_rng(SEED).standard_normal((200, 4))
+    model = AutoencoderTransformer(
+        code_size=2,
+        max_iter=3,
+        early_stopping=False,
+        callbacks=[record_rates()],
+        random_state=SEED,
+    )
+    with pytest.warns(ConvergenceWarning, match="learning_rate='cosine'"):
+        model.fit(X)
+    assert set(dict(model.net_.callbacks_)["RateRecorder"].rates) == {1e-3}
+
+
+def test_partial_fit_keeps_a_constant_rate():
+    X = np.random.default_rng(SEED).standard_normal((100, 4))
+    model = AutoencoderTransformer(
+        code_size=2, learning_rate="cosine", callbacks=[record_rates()], random_state=SEED
+    )
+    model.partial_fit(X)
+    assert set(dict(model.net_.callbacks_)["RateRecorder"].rates) == {1e-3}
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "epochs"),
+    [(200, 200), (1000, 138), (20_000, 57), (200_000, 10)],
+    ids=["small-capped-at-200", "32-steps-per-epoch", "mnist-sized", "at-least-10"],
+)
+def test_auto_max_iter_budgets_gradient_steps_not_epochs(n_rows, epochs):
+    model = AutoencoderTransformer()
+    batch = model._batch_size(n_rows)
+    n_training_rows = n_rows - round(0.1 * n_rows)
+    assert model._max_epochs(n_training_rows, batch) == epochs
+
+
+def test_auto_max_iter_is_the_epochs_the_net_runs():
+    X = np.random.default_rng(SEED).standard_normal((64, 3))
+    model = AutoencoderTransformer(code_size=1, random_state=SEED, n_iter_no_change=1000)
+    model.fit(X)
+    # 58 training rows, batches of 16: 4 steps per epoch, so the 200-epoch cap.
+    assert model.net_.max_epochs == 200
+    assert model.n_iter_ == 200
+
+
+@pytest.mark.parametrize(
+    ("n_features", "code_size", "widths"),
+    [(20, 5, (128, 64)), (1555, 389, (778, 389)), (300, 100, (200, 100))],
+)
+def test_auto_hidden_widths_are_never_narrower_than_the_code(n_features, code_size, widths):
+    X = np.random.default_rng(SEED).standard_normal((30, n_features))
+    model = AutoencoderTransformer(code_size=code_size, max_iter=1, random_state=SEED).fit(X)
+    assert model.hidden_layer_sizes_ == widths
+    assert model.get_params()["hidden_layer_sizes"] == "auto"
+
+
+def test_wide_codes_on_wide_data_are_no_worse_than_pca():
+    # A code of 40 on 160 features: with fixed (128, 64) hidden widths the
+    # non-linear branch squeezes it through 64 units.
+    rng = np.random.default_rng(SEED)
+    latent = rng.standard_normal((600, 60))
+    X = np.tanh(latent @ rng.standard_normal((60, 160)) / 4)
+    X += 0.05 * rng.standard_normal(X.shape)
+    X_train, X_test = train_test_split(X, random_state=SEED)
+    model = AutoencoderTransformer(code_size=40, random_state=SEED).fit(X_train)
+    assert model.hidden_layer_sizes_ == (128, 64)
+    assert autoencoder_test_error(model, X_test) <= pca_test_error(X_train, X_test, 40) * 1.0001
+
+
+def test_a_long_fit_reports_progress_and_a_short_one_is_silent(capsys, monkeypatch):
+    import sklae._base
+
+    X = np.random.default_rng(SEED).standard_normal((100, 4))
+    AutoencoderTransformer(code_size=2, max_iter=3, random_state=SEED).fit(X)
+    assert capsys.readouterr().err == ""
+
+    monkeypatch.setattr(sklae._base, "REPORT_AFTER_SECONDS", 0.0)
+    AutoencoderTransformer(code_size=2, max_iter=3, random_state=SEED).fit(X)
+    err = capsys.readouterr().err
+    assert "[sklae] epoch 1/3: train loss" in err
+    assert "validation loss" in err
+    assert "[sklae] trained 3 epochs in" in err
+
+    AutoencoderTransformer(code_size=2, max_iter=3, verbose=0, random_state=SEED).fit(X)
+    assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------------- ordered codes
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    X = load_digits().data / 16.0
+    return train_test_split(X, random_state=SEED)
+
+
+def test_a_fractional_code_size_is_the_fewest_units_explaining_it(digits_split):
+    X_train, X_test = digits_split
+    model = AutoencoderTransformer(code_size=0.9, random_state=SEED).fit(X_train)
+
+    pca_units = PCA(n_components=0.9, svd_solver="full").fit(X_train).n_components_
+    curve = model.explained_variance_curve_
+    assert len(curve) == pca_units  # trained as wide as PCA needs
+    assert model.code_size_ < pca_units  # and the non-linear code needs fewer
+    assert curve[model.code_size_ - 1] >= 0.9 > curve[model.code_size_ - 2]
+    assert_allclose(np.cumsum(model.explained_variance_ratio_), curve[: model.code_size_])
+    codes = model.transform(X_test)
+    assert codes.shape == (len(X_test), model.code_size_)
+    assert model.get_feature_names_out().shape == (model.code_size_,)
+    # Held out, the kept code explains about the fraction asked for.
+    explained = 1 - np.sum((X_test - model.inverse_transform(codes)) ** 2) / np.sum(
+        (X_test - X_test.mean(axis=0)) ** 2
+    )
+    assert explained > 0.88
+
+
+def test_ordered_codes_make_every_prefix_a_code(digits_split):
+    X_train, X_test = digits_split
+    ordered = AutoencoderTransformer(code_size=8, ordered_codes=True, random_state=SEED)
+    plain = AutoencoderTransformer(code_size=8, random_state=SEED)
+    ordered.fit(X_train)
+    plain.fit(X_train)
+    assert plain.explained_variance_curve_ is None
+    assert np.all(np.diff(ordered.explained_variance_curve_) > 0)
+
+    def prefix_error(model, units):
+        codes = model.transform(X_test)[:, :units]
+        # inverse_transform takes the first units of an ordered code, the rest zero.
+        padded = np.pad(codes, ((0, 0), (0, 8 - units)))
+        return mse(X_test, model.inverse_transform(padded))
+
+    assert_allclose(
+        ordered.inverse_transform(ordered.transform(X_test)[:, :3]),
+        ordered.inverse_transform(np.pad(ordered.transform(X_test)[:, :3], ((0, 0), (0, 5)))),
+    )
+    for units in (2, 4):
+        # Better than PCA with as many components, and far better than the same
+        # prefix of an unordered code.
+        assert prefix_error(ordered, units) < pca_test_error(X_train, X_test, units)
+        assert prefix_error(ordered, units) < 0.8 * prefix_error(plain, units)
+    with pytest.raises(ValueError, match="code_size = 8"):
+        plain.inverse_transform(plain.transform(X_test)[:, :3])
+
+
+@pytest.mark.parametrize("code_size", [0.0, 1.0, 1.5, -0.2])
+def test_a_code_size_fraction_outside_0_1_is_rejected(code_size):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="code_size"):
+        AutoencoderTransformer(code_size=code_size).fit(np.ones((5, 3)))
+
+
+def test_variational_codes_take_no_fraction():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="code_size"):
+        VariationalAutoencoder(code_size=0.9).fit(np.ones((5, 3)))
+
+
+def test_a_users_scheduler_takes_over_from_the_cosine_schedule():
+    from skorch.callbacks import LRScheduler
+
+    X = np.random.default_rng(SEED).standard_normal((200, 4))
+    model = AutoencoderTransformer(
+        code_size=2,
+        max_iter=4,
+        learning_rate="cosine",
+        early_stopping=False,
+        callbacks=[LRScheduler(policy="StepLR", step_size=2, gamma=0.1), record_rates()],
+        random_state=SEED,
+    ).fit(X)
+    assert "learning_rate_schedule" not in dict(model.net_.callbacks_)
+    assert sorted(set(dict(model.net_.callbacks_)["RateRecorder"].rates)) == pytest.approx(
+        [1e-4, 1e-3]
+    )

@@ -35,7 +35,7 @@ SMALL = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=SEED)
 # became about n_samples / 32 rows: the settings the divergence tests were
 # measured with. (With the defaults, a start at PCA's solution that training
 # cannot beat is kept, and the loss of such a fit is that of PCA.)
-OLD_DEFAULTS = dict(init="random", early_stopping=False, batch_size=256)
+OLD_DEFAULTS = dict(init="random", early_stopping=False, batch_size=256, max_iter=200)
 
 
 class CountEpochs(Callback):

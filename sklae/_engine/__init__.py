@@ -2,7 +2,7 @@
 
 - :mod:`.data`: rows, corruption and the one batching path (training,
   validation, inference), seeded with explicit generators;
-- :mod:`.callbacks`: stopping, divergence;
+- :mod:`.callbacks`: stopping, divergence, the learning-rate schedule, progress;
 - :mod:`.net`: the skorch net, built and re-configured from a
   :class:`~.net.TrainingPlan`, trained by :func:`~.net.train`;
 - :mod:`.distributed`: the same net under PyTorch's DistributedDataParallel.
@@ -11,7 +11,7 @@ Imports point one way: estimators -> engine -> networks. Nothing here names an
 estimator parameter; the estimators translate.
 """
 
-from .callbacks import DivergenceGuard, ImprovementStopper
+from .callbacks import CosineLearningRate, DivergenceGuard, ImprovementStopper, ProgressReport
 from .data import (
     CORRUPTIONS,
     EVALUATION_BATCH_SIZE,
@@ -42,8 +42,10 @@ __all__ = [
     "AutoencoderNet",
     "Batches",
     "Corruption",
+    "CosineLearningRate",
     "DivergenceGuard",
     "ImprovementStopper",
+    "ProgressReport",
     "RandomRowSplit",
     "RowData",
     "TrainingOutcome",

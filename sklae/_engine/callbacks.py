@@ -1,4 +1,4 @@
-"""Callbacks the engine adds to every net: stopping, divergence, clipping, progress.
+"""Callbacks the engine adds to every net: stopping, divergence, schedule, progress.
 
 They speak of losses, epochs and batches only; the estimators translate what
 they report into their own parameters' names.
@@ -6,6 +6,8 @@ they report into their own parameters' names.
 
 import copy
 import math
+import sys
+import time
 
 import numpy as np
 from skorch.callbacks import Callback, EarlyStopping
@@ -199,3 +201,102 @@ class DivergenceGuard(Callback):
     def _raise(what, epoch, batch=None):
         where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
         raise TrainingDivergedError(f"Training diverged: {what} at {where}.")
+
+
+class CosineLearningRate(Callback):
+    """Anneal the optimiser's learning rate to zero over ``epochs`` epochs, step by step.
+
+    The rate of training step ``t`` of ``T`` is ``lr * (1 + cos(pi * t / T)) / 2``
+    (Loshchilov and Hutter, *SGDR*, ICLR 2017), where ``lr`` is the net's rate
+    and ``T`` the steps of ``epochs`` passes over the training rows. A constant
+    rate leaves Adam's iterates jittering around a minimum at the size of its
+    last steps; shrinking the steps to zero over a known budget ends with
+    small steps, and the budget's end is planned rather than a failure to
+    converge. At the end of the run the optimiser's rate is set back to
+    ``lr``, so that a later run starts from it.
+    """
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self.steps_done_ = 0
+        self.total_steps_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.total_steps_ is None and dataset_train is not None:
+            steps_per_epoch = max(1, math.ceil(len(dataset_train) / net.batch_size))
+            self.total_steps_ = max(1, self.epochs * steps_per_epoch)
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training or self.total_steps_ is None:
+            return
+        progress = min(self.steps_done_, self.total_steps_) / self.total_steps_
+        self._set_rate(net, net.lr * 0.5 * (1.0 + math.cos(math.pi * progress)))
+        self.steps_done_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        self._set_rate(net, net.lr)
+
+    @staticmethod
+    def _set_rate(net, rate):
+        for group in net.optimizer_.param_groups:
+            group["lr"] = rate
+
+
+class ProgressReport(Callback):
+    """One line per epoch on standard error once a run has taken ``after_seconds``.
+
+    Short fits stay silent; a long one says where it is (epoch, losses, seconds
+    per epoch, at most how long is left) without being asked, in a terminal and
+    in a notebook alike, and a last line says how it ended. Lines come at most
+    every ``every_seconds``, so fast epochs do not flood the output.
+    """
+
+    def __init__(self, epochs, after_seconds=10.0, every_seconds=5.0, stream=None):
+        self.epochs = epochs
+        self.after_seconds = after_seconds
+        self.every_seconds = every_seconds
+        self.stream = stream
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+        self.last_line_ = None
+        self.first_epoch_ = len(net.history)
+        self.reported_ = False
+
+    def _write(self, text):
+        print(text, file=self.stream if self.stream is not None else sys.stderr, flush=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        now = time.perf_counter()
+        elapsed = now - self.start_
+        if elapsed < self.after_seconds:
+            return
+        if self.last_line_ is not None and now - self.last_line_ < self.every_seconds:
+            return
+        self.last_line_ = now
+        self.reported_ = True
+        record = net.history[-1]
+        done = len(net.history) - self.first_epoch_
+        per_epoch = elapsed / max(1, done)
+        losses = f"train loss {record['train_loss']:.4g}"
+        if "valid_loss" in record:
+            losses += f", validation loss {record['valid_loss']:.4g}"
+        left = per_epoch * (self.epochs - done)
+        self._write(
+            f"[sklae] epoch {done}/{self.epochs}: {losses}; {per_epoch:.2f} s per epoch, "
+            f"at most {_duration(left)} left"
+        )
+
+    def on_train_end(self, net, **kwargs):
+        if not getattr(self, "reported_", False):
+            return
+        done = len(net.history) - self.first_epoch_
+        self._write(
+            f"[sklae] trained {done} epochs in {_duration(time.perf_counter() - self.start_)}"
+        )
+
+
+def _duration(seconds):
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

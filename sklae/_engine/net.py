@@ -18,10 +18,15 @@ import numpy as np
 import torch
 from scipy import sparse
 from skorch import NeuralNet
-from skorch.callbacks import GradientNormClipping, ProgressBar
+from skorch.callbacks import GradientNormClipping, LRScheduler, ProgressBar
 
 from ..exceptions import TrainingDivergedError
-from .callbacks import DivergenceGuard, ImprovementStopper
+from .callbacks import (
+    CosineLearningRate,
+    DivergenceGuard,
+    ImprovementStopper,
+    ProgressReport,
+)
 from .data import (
     EVALUATION_BATCH_SIZE,
     VALIDATION_PASS,
@@ -78,6 +83,14 @@ class TrainingPlan:
         known solution such as PCA's, or a fitted model trained further): with
         validation rows they are scored as an epoch and kept unless an epoch
         beats them by more than the noise of the validation rows.
+    learning_rate_schedule : {"constant", "cosine"}
+        ``"cosine"`` anneals the rate to zero over ``max_epochs`` epochs
+        (:class:`~.callbacks.CosineLearningRate`), unless ``callbacks``
+        bring a skorch ``LRScheduler`` of their own, which then rules.
+    report_after : float or None
+        Seconds after which a run reports its progress on standard error
+        (:class:`~.callbacks.ProgressReport`) when ``verbose`` is 0; ``None``
+        never does.
     """
 
     learning_rate: float
@@ -95,6 +108,8 @@ class TrainingPlan:
     split_seed: int = 0
     reference_loss: float | None = None
     score_start: bool = False
+    learning_rate_schedule: str = "constant"
+    report_after: float | None = None
 
 
 @dataclass
@@ -120,13 +135,17 @@ class RandomRowSplit:
         self.fraction = fraction
         self.seed = seed
 
-    def __call__(self, dataset, y=None, **fit_params):
-        n_rows = len(dataset)
+    def indices(self, n_rows):
+        """Sorted indices of the training rows and of the validation rows."""
         if n_rows < 2:
             raise ValueError(f"holding out validation rows needs at least 2 rows, got {n_rows}")
         n_valid = min(max(1, round(self.fraction * n_rows)), n_rows - 1)
         order = np.random.default_rng(self.seed).permutation(n_rows)
-        return dataset.take(np.sort(order[n_valid:])), dataset.take(np.sort(order[:n_valid]))
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+    def __call__(self, dataset, y=None, **fit_params):
+        training, validation = self.indices(len(dataset))
+        return dataset.take(training), dataset.take(validation)
 
 
 def set_random_source(modules, generator):
@@ -213,6 +232,11 @@ class AutoencoderNet(NeuralNet):
 
 def _callbacks(plan):
     callbacks = [
+        *(
+            [("learning_rate_schedule", CosineLearningRate(plan.max_epochs))]
+            if plan.learning_rate_schedule == "cosine" and not _schedules_itself(plan)
+            else []
+        ),
         ("gradient_clipping", GradientNormClipping(plan.max_grad_norm)),
         # The stopper before the guard: at the end of a run it has restored the
         # weights to keep when the guard judges how the run ended.
@@ -223,7 +247,17 @@ def _callbacks(plan):
     if plan.verbose >= 2:
         # Within-epoch progress for long epochs; the per-epoch table prints too.
         callbacks.append(("progress_bar", ProgressBar()))
+    elif not plan.verbose and plan.report_after is not None:
+        callbacks.append(("progress_report", ProgressReport(plan.max_epochs, plan.report_after)))
     return callbacks
+
+
+def _schedules_itself(plan):
+    """Whether the caller's callbacks include a learning-rate scheduler, which then rules."""
+    return any(
+        isinstance(entry[1] if isinstance(entry, tuple) else entry, LRScheduler)
+        for entry in plan.callbacks
+    )
 
 
 def _stopper(plan):
@@ -246,7 +280,13 @@ def _split(plan):
 
 def _callbacks_key(plan):
     """What, in a plan, can only change by replacing the net's callbacks."""
-    return (repr(plan.callbacks), plan.verbose >= 2)
+    return (
+        repr(plan.callbacks),
+        plan.verbose >= 2,
+        plan.learning_rate_schedule,
+        plan.max_epochs,
+        bool(plan.verbose) or plan.report_after,
+    )
 
 
 def build_net(module, criterion, plan, net_class=AutoencoderNet, **net_params):
