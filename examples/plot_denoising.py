@@ -10,20 +10,16 @@ principal components (PCA denoising) is shown for comparison.
 """
 
 # %%
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from sklae import DenoisingAutoencoder
 
 # The examples train for a fixed, small number of epochs to stay fast; the
 # estimators would otherwise warn that more epochs could still lower the loss.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X / 16.0, test_size=0.25, random_state=0)
@@ -40,6 +36,7 @@ denoiser = DenoisingAutoencoder(
     batch_size=64,
     learning_rate_init=3e-3,
     max_iter=60,
+    learning_rate="cosine",  # a fixed budget: anneal the rate to zero over it
     random_state=0,
 ).fit(X_train)
 pca = PCA(n_components=12).fit(X_train)

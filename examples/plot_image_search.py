@@ -14,12 +14,9 @@ well; on larger images (784 pixels for MNIST) the index shrinks far more.
 """
 
 # %%
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 
@@ -27,7 +24,6 @@ from sklae import AutoencoderTransformer
 
 # The examples train for a fixed, small number of epochs to stay fast; the
 # estimators would otherwise warn that more epochs could still lower the loss.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits(return_X_y=True)
 X_collection, X_queries, y_collection, y_queries = train_test_split(
@@ -40,6 +36,7 @@ autoencoder = AutoencoderTransformer(
     output_activation="sigmoid",
     learning_rate_init=3e-3,
     max_iter=100,
+    learning_rate="cosine",  # a fixed budget: anneal the rate to zero over it
     random_state=0,
 ).fit(X_collection)
 

@@ -14,13 +14,10 @@ parameters with the rest. Two searches:
 """
 
 # %%
-import warnings
-
 import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
@@ -30,7 +27,6 @@ from sklae import AutoencoderTransformer
 
 # The examples train for a fixed, small number of epochs to stay fast; the
 # estimators would otherwise warn that more epochs could still lower the loss.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
@@ -40,7 +36,9 @@ pipeline = Pipeline(
         ("scale", MinMaxScaler()),
         (
             "autoencoder",
-            AutoencoderTransformer(max_iter=60, learning_rate_init=3e-3, random_state=0),
+            AutoencoderTransformer(
+                max_iter=60, learning_rate="cosine", learning_rate_init=3e-3, random_state=0
+            ),
         ),
         ("classify", LogisticRegression(max_iter=1000)),
     ]
@@ -92,7 +90,9 @@ plt.show()
 # The autoencoder alone: ``GridSearchCV`` uses its ``score``, minus the mean
 # squared reconstruction error of the held-out fold.
 reconstruction_search = GridSearchCV(
-    AutoencoderTransformer(max_iter=60, learning_rate_init=3e-3, random_state=0),
+    AutoencoderTransformer(
+        max_iter=60, learning_rate="cosine", learning_rate_init=3e-3, random_state=0
+    ),
     {"code_size": [4, 8, 16]},
     cv=3,
 )

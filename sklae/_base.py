@@ -941,7 +941,8 @@ class DeterministicAutoencoder(BaseAutoencoder):
     def _orders_codes(self):
         """Whether training orders the code units (``ordered_codes``)."""
         if self.ordered_codes == "auto":
-            return self._code_size_is_fraction()
+            # A custom encoder fixes its own code width: code_size is unused.
+            return self._code_size_is_fraction() and self.encoder is None
         return bool(self.ordered_codes)
 
     def _code_size_is_fraction(self):
@@ -955,8 +956,8 @@ class DeterministicAutoencoder(BaseAutoencoder):
         variance explains at least as much; after training, the ordered code
         is cut to the fewest units that explain it on held-out rows.
         """
-        if not self._code_size_is_fraction():
-            return int(self.code_size)
+        if not self._code_size_is_fraction() or self.encoder is not None:
+            return None if self.encoder is not None else int(self.code_size)
         sample = X[:: max(1, X.shape[0] // PCA_START_ROWS)]
         sample = np.asarray(sample.toarray() if sparse.issparse(sample) else sample, np.float64)
         if min(sample.shape) < 2:
@@ -989,7 +990,7 @@ class DeterministicAutoencoder(BaseAutoencoder):
             self.explained_variance_curve_ = None
             self.explained_variance_ratio_ = None
             return
-        width = self._code_size_to_train()
+        width = self.code_size_
         module.keep_units(width, width)
         if plan.validation_fraction is not None:
             rows = RandomRowSplit(plan.validation_fraction, plan.split_seed).indices(X.shape[0])[1]

@@ -18,14 +18,16 @@ class AutoencoderTransformer(DeterministicAutoencoder):
 
     Parameters
     ----------
-    code_size : int or float, default=2
+    code_size : int or float, default=0.95
         Width of the code (the number of output features of :meth:`transform`).
         It may exceed the number of input features. A float in (0, 1), as
         ``PCA(n_components=0.95)``, asks for the fewest code units that
         explain that fraction of the variance of held-out rows: the network is
         trained with ordered codes (``ordered_codes``) as wide as the number
         of PCA components that explain the fraction, and its code is then cut
-        to the first units that do; ``code_size_`` is the width kept.
+        to the first units that do; ``code_size_`` is the width kept. The
+        default keeps 95% of the variance, as the common
+        ``PCA(n_components=0.95)`` does, with no more units than PCA needs.
 
     hidden_layer_sizes : int, tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers, from input to code (with
@@ -294,7 +296,7 @@ class AutoencoderTransformer(DeterministicAutoencoder):
 
     def __init__(
         self,
-        code_size=2,
+        code_size=0.95,
         *,
         hidden_layer_sizes="auto",
         activation="relu",

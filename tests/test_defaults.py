@@ -271,7 +271,7 @@ def test_a_kept_start_is_what_best_validation_score_and_the_plot_report():
 def test_divergence_after_a_pca_start_keeps_the_start_and_says_so():
     # The returned model is PCA's start, which is good; the setting is not, so a warning.
     X = np.random.default_rng(SEED).standard_normal((300, 6))
-    model = AutoencoderTransformer(learning_rate_init=1.0, random_state=SEED)
+    model = AutoencoderTransformer(code_size=2, learning_rate_init=1.0, random_state=SEED)
     with pytest.warns(DivergenceWarning, match=r"diverged; the weights training started from"):
         model.fit(X)
     assert_allclose(model.transform(X), PCA(2).fit(X).transform(X), atol=1e-4)
@@ -280,7 +280,9 @@ def test_divergence_after_a_pca_start_keeps_the_start_and_says_so():
 def test_a_random_start_that_settles_far_above_the_mean_is_named():
     # lr=1 throws the loss up to 8e10, then it settles near 11 times the mean's loss.
     X = np.random.default_rng(SEED).standard_normal((300, 6))
-    model = AutoencoderTransformer(learning_rate_init=1.0, init="random", random_state=SEED)
+    model = AutoencoderTransformer(
+        code_size=2, learning_rate_init=1.0, init="random", random_state=SEED
+    )
     with pytest.warns(DivergenceWarning, match=r"settled at .* times the loss of predicting"):
         model.fit(X)
 
@@ -511,4 +513,15 @@ def test_a_users_scheduler_takes_over_from_the_cosine_schedule():
     assert "learning_rate_schedule" not in dict(model.net_.callbacks_)
     assert sorted(set(dict(model.net_.callbacks_)["RateRecorder"].rates)) == pytest.approx(
         [1e-4, 1e-3]
+    )
+
+
+def test_the_default_code_keeps_95_percent_with_no_more_units_than_pca(digits_split):
+    X_train, X_test = digits_split
+    model = AutoencoderTransformer(random_state=SEED).fit(X_train)
+    pca = PCA(n_components=0.95, svd_solver="full").fit(X_train)
+    assert model.code_size_ <= pca.n_components_
+    assert model.explained_variance_curve_[model.code_size_ - 1] >= 0.95
+    assert autoencoder_test_error(model, X_test) <= 1.05 * pca_test_error(
+        X_train, X_test, pca.n_components_
     )

@@ -30,7 +30,7 @@ from sklae import (
 
 SEED = 0
 UNIT_ROWS = np.random.default_rng(SEED).standard_normal((300, 6))
-SMALL = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=SEED)
+SMALL = dict(code_size=2, hidden_layer_sizes=(8,), max_iter=5, random_state=SEED)
 # The defaults before init="auto", early_stopping="auto" and batch_size="auto"
 # became about n_samples / 32 rows: the settings the divergence tests were
 # measured with. (With the defaults, a start at PCA's solution that training
@@ -91,7 +91,7 @@ def test_a_slow_start_on_uncentred_rows_is_not_divergence():
 
 
 def test_warm_start_refuses_a_changed_architecture_and_keeps_the_model():
-    model = AutoencoderTransformer(code_size=2, warm_start=True, **SMALL).fit(UNIT_ROWS)
+    model = AutoencoderTransformer(warm_start=True, **SMALL).fit(UNIT_ROWS)
     codes = model.transform(UNIT_ROWS)
 
     model.set_params(code_size=4)
@@ -103,7 +103,7 @@ def test_warm_start_refuses_a_changed_architecture_and_keeps_the_model():
 
 
 def test_warm_start_applies_a_changed_objective_weight_decay_and_callbacks():
-    model = AutoencoderTransformer(code_size=2, warm_start=True, **SMALL).fit(UNIT_ROWS)
+    model = AutoencoderTransformer(warm_start=True, **SMALL).fit(UNIT_ROWS)
     counter = CountEpochs()
 
     model.set_params(loss="l1", alpha=0.5, learning_rate_init=3e-4, callbacks=[counter])
@@ -131,7 +131,7 @@ def test_partial_fit_applies_a_changed_learning_rate():
 
 
 def _fit_vae(_=None):
-    return VariationalAutoencoder(code_size=2, **SMALL).fit(UNIT_ROWS)
+    return VariationalAutoencoder(**SMALL).fit(UNIT_ROWS)
 
 
 def test_fits_in_threads_equal_a_serial_fit_and_leave_the_global_rng_alone():

@@ -286,6 +286,7 @@ def test_gradient_clipping_bounds_the_gradient_norm():
 def test_gradient_clipping_keeps_a_too_large_learning_rate_from_blowing_up():
     X = np.random.default_rng(SEED).standard_normal((256, 8))
     params = {
+        "code_size": 2,
         "hidden_layer_sizes": (16,),
         "max_iter": 15,
         "batch_size": 32,
