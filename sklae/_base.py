@@ -97,21 +97,24 @@ CURVE_ROWS = 2_000
 
 
 def principal_components(X, n_components, seed):
-    """PCA's components (float32 tensor, ``(k, n_features)``) and mean of dense ``X``.
+    """PCA's components, mean and variances of dense ``X``, as float32 tensors.
 
-    At most ``n_components``, and at most the rank PCA can find; from an evenly
-    spaced sample of ``PCA_START_ROWS`` rows when ``X`` is larger (a memmap is
-    read for those rows only).
+    ``(k, n_features)`` components, the ``(n_features,)`` mean and the ``(k,)``
+    variances along the components, for at most ``n_components`` and at most
+    the rank PCA can find; from an evenly spaced sample of ``PCA_START_ROWS``
+    rows when ``X`` is larger (a memmap is read for those rows only).
     """
     sample = np.asarray(X[:: max(1, X.shape[0] // PCA_START_ROWS)], dtype=np.float64)
     if len(sample) < 2:
         # One row has no spread to find directions in: the mean alone.
-        return torch.zeros(0, X.shape[1]), torch.as_tensor(sample.mean(axis=0), dtype=torch.float32)
+        mean = torch.as_tensor(sample.mean(axis=0), dtype=torch.float32)
+        return torch.zeros(0, X.shape[1]), mean, torch.zeros(0)
     k = min(n_components, *sample.shape)
     pca = PCA(n_components=k, random_state=int(seed)).fit(sample)
     return (
         torch.as_tensor(pca.components_, dtype=torch.float32),
         torch.as_tensor(pca.mean_, dtype=torch.float32),
+        torch.as_tensor(pca.explained_variance_, dtype=torch.float32),
     )
 
 
@@ -161,6 +164,7 @@ class BaseAutoencoder(
         "verbose": ["verbose", StrOptions({"auto"})],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "callbacks": [list, None],
+        "init": [StrOptions({"auto", "pca", "random"})],
     }
 
     # Parameters that shape the network: a warm start cannot change them.
@@ -172,6 +176,7 @@ class BaseAutoencoder(
         "conv_channels",
         "encoder",
         "decoder",
+        "init",
     )
     # Parameters of the training objective: a warm start applies their new values.
     _objective_parameters = ("loss", "output_activation", "sparsity", "contractive")
@@ -191,9 +196,27 @@ class BaseAutoencoder(
         :class:`~sklae._networks.LinearPathAutoencoder`.
         """
 
+    def _pca_start_possible(self):
+        """Why the network cannot start at PCA's solution, or None when it can."""
+        if self.encoder is not None:
+            return "a custom encoder and decoder keep the weights they come with"
+        if self._resolved_output_activation() != "identity":
+            return "a sigmoid output cannot reproduce PCA's linear reconstruction"
+        return None
+
     def _starts_at_pca(self, X=None):
-        """Whether the network gets a linear path started at PCA's solution for ``X``."""
-        return False
+        """Whether the network gets a linear path started at PCA's solution (``init``)."""
+        if self.init == "random":
+            return False
+        reason = self._pca_start_possible()
+        if reason is None and X is not None and sparse.issparse(X):
+            reason = "PCA of sparse input would need it densified"
+        if self.init == "pca" and reason is not None:
+            raise ValueError(
+                f"init='pca' starts the network at PCA's solution, but {reason}. Use "
+                "init='auto' (PCA where possible) or init='random'."
+            )
+        return reason is None
 
     @abstractmethod
     def _make_criterion(self):
@@ -246,6 +269,7 @@ class BaseAutoencoder(
                 f"range [1, inf), got {self.code_size!r}: a boolean is not a width."
             )
         self._resolved_output_activation()
+        self._starts_at_pca(X)
         if not isinstance(self.hidden_layer_sizes, str):
             self._hidden_widths()
         if (self.encoder is None) != (self.decoder is None):
@@ -337,10 +361,13 @@ class BaseAutoencoder(
             # The user's layers keep the weights they came with.
             return self._make_module(n_features)
         module = build_initialized(lambda: self._make_module(n_features, pca_start), seed)
-        if isinstance(module, LinearPathAutoencoder):
-            components, mean = principal_components(X, self._code_size_to_train(n_features), seed)
-            module.start_at_pca(components, mean)
+        if pca_start:
+            self._start_at_pca(module, *principal_components(X, self._code_size_to_train(), seed))
         return module
+
+    def _start_at_pca(self, module, components, mean, variances):
+        """Set ``module``'s linear path to PCA's solution."""
+        module.start_at_pca(components, mean)
 
     @staticmethod
     def _code_width(module, n_features):
@@ -893,20 +920,17 @@ class DeterministicAutoencoder(BaseAutoencoder):
         ],
         "code_activation": [StrOptions(set(ACTIVATIONS))],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither"), None],
-        "init": [StrOptions({"auto", "pca", "random"})],
         "ordered_codes": ["boolean", StrOptions({"auto"})],
     }
     _architecture_parameters = (
         *BaseAutoencoder._architecture_parameters,
         "code_activation",
-        "init",
         "ordered_codes",
     )
     _objective_parameters = (*BaseAutoencoder._objective_parameters, "sparsity_target")
 
     def _check_parameters(self, X):
         super()._check_parameters(X)
-        self._starts_at_pca(X)
         if self.sparsity_target is not None and self.code_activation != "logistic":
             raise ValueError(
                 "sparsity_target is a target activation rate in (0, 1), so it needs codes in "
@@ -916,27 +940,10 @@ class DeterministicAutoencoder(BaseAutoencoder):
 
     def _pca_start_possible(self):
         """Why the network cannot start at PCA's solution, or None when it can."""
-        if self.encoder is not None:
-            return "a custom encoder and decoder keep the weights they come with"
-        if self.code_activation != "identity":
+        reason = super()._pca_start_possible()
+        if reason is None and self.code_activation != "identity":
             return f"code_activation={self.code_activation!r} bends PCA's linear codes"
-        if self._resolved_output_activation() != "identity":
-            return "a sigmoid output cannot reproduce PCA's linear reconstruction"
-        return None
-
-    def _starts_at_pca(self, X=None):
-        """Whether the network gets a linear path started at PCA's solution (``init``)."""
-        if self.init == "random":
-            return False
-        reason = self._pca_start_possible()
-        if reason is None and X is not None and sparse.issparse(X):
-            reason = "PCA of sparse input would need it densified"
-        if self.init == "pca" and reason is not None:
-            raise ValueError(
-                f"init='pca' starts the network at PCA's solution, but {reason}. Use "
-                "init='auto' (PCA where possible) or init='random'."
-            )
-        return reason is None
+        return reason
 
     def _orders_codes(self):
         """Whether training orders the code units (``ordered_codes``)."""

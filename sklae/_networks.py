@@ -76,7 +76,10 @@ def initialize_parameters(module: nn.Module, generator: torch.Generator) -> nn.M
     """
     for layer in module.modules():
         if not isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            if any(True for _ in layer.parameters(recurse=False)):
+            if hasattr(layer, "reset_own_parameters"):
+                # A module with parameters of its own that draw nothing.
+                layer.reset_own_parameters()
+            elif any(True for _ in layer.parameters(recurse=False)):
                 raise TypeError(f"no seeded initialisation for layers of type {type(layer)}")
             continue
         nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
@@ -236,7 +239,8 @@ class Autoencoder(nn.Module):
     def _full_code(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
-    def _full_decode(self, code: torch.Tensor) -> torch.Tensor:
+    def decode_before_activation(self, code: torch.Tensor) -> torch.Tensor:
+        """Reconstructions of whole codes before the output activation (what losses take)."""
         return self.decoder(code)
 
     def keep_units(self, kept_units, code_width):
@@ -254,7 +258,7 @@ class Autoencoder(nn.Module):
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """Map codes (or their first units, the rest taken as zero) to reconstructions."""
-        return self.output_activation(self._full_decode(self.pad_code(code)))
+        return self.output_activation(self.decode_before_activation(self.pad_code(code)))
 
     def pad_code(self, code: torch.Tensor) -> torch.Tensor:
         """``code`` with zeros for the units past its width, up to the trained width."""
@@ -266,7 +270,7 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor):
         """``(reconstruction before the output activation, code)``."""
         code = self._full_code(x)
-        return self._full_decode(self._nested_dropout(code)), code
+        return self.decode_before_activation(self._nested_dropout(code)), code
 
     def _nested_dropout(self, code: torch.Tensor) -> torch.Tensor:
         if not (self.training and getattr(self, "ordered_codes", False)) or code.shape[1] < 2:
@@ -340,7 +344,7 @@ class LinearPathAutoencoder(Autoencoder):
     def _full_code(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_encoder(x) + self.encoder(x)
 
-    def _full_decode(self, code: torch.Tensor) -> torch.Tensor:
+    def decode_before_activation(self, code: torch.Tensor) -> torch.Tensor:
         return self.linear_decoder(code) + self.decoder(code)
 
     def jacobian_penalty(
@@ -455,12 +459,107 @@ class VariationalAutoencoderNetwork(Autoencoder):
                 mean.shape, generator=self.noise_generator, device=mean.device, dtype=mean.dtype
             )
             code = mean + torch.exp(0.5 * log_variance) * noise
-        return self.decoder(code), code, mean, log_variance
+        return self.decode_before_activation(code), code, mean, log_variance
 
     def jacobian_penalty(
         self, inputs: torch.Tensor, code: torch.Tensor, generator=None
     ) -> torch.Tensor:
         return projected_jacobian_penalty(inputs, code, generator)
+
+
+class LinearPathVariationalNetwork(VariationalAutoencoderNetwork):
+    """A variational autoencoder with a linear path beside its non-linear layers.
+
+    Posterior means are ``linear_mean(x)`` plus the encoder's, log-variances a
+    learnt per-unit offset plus the encoder's, and reconstructions
+    ``linear_decoder(code)`` plus the decoder's. :meth:`start_at_pca` sets the
+    linear path to the optimum of the linear Gaussian VAE, which is
+    probabilistic PCA with the noise variance the loss implies (Tipping and
+    Bishop, 1999; Lucas et al., 2019, "Don't blame the ELBO!"), and starts the
+    last non-linear layers at zero, so training starts from that solution and
+    learns only what improves on it.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Maps rows to ``2 * code_size`` values: posterior means, then log-variances.
+    decoder : torch.nn.Module
+        Maps codes back to rows, before the output activation.
+    n_features, code_size : int
+        Widths of the rows and the codes.
+    output_activation : {"identity", "sigmoid"}
+        See :class:`Autoencoder`.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        n_features: int,
+        code_size: int,
+        output_activation="identity",
+    ):
+        super().__init__(encoder, decoder, output_activation)
+        self.linear_mean = nn.Linear(n_features, code_size)
+        self.linear_log_variance = nn.Parameter(torch.zeros(code_size))
+        self.linear_decoder = nn.Linear(code_size, n_features)
+
+    @torch.no_grad()
+    def reset_own_parameters(self):
+        """The log-variance offset starts at zero (a unit variance, as the prior's)."""
+        self.linear_log_variance.zero_()
+
+    def posterior(self, x: torch.Tensor):
+        mean, log_variance = self.encoder(x).chunk(2, dim=1)
+        mean = mean + self.linear_mean(x)
+        log_variance = log_variance + self.linear_log_variance
+        return mean, log_variance.clamp(-30.0, 20.0)
+
+    def decode_before_activation(self, code: torch.Tensor) -> torch.Tensor:
+        return self.linear_decoder(code) + self.decoder(code)
+
+    @torch.no_grad()
+    def start_at_pca(
+        self,
+        components: torch.Tensor,
+        mean: torch.Tensor,
+        variances: torch.Tensor,
+        noise_variance: float,
+    ) -> "LinearPathVariationalNetwork":
+        """Start from probabilistic PCA with noise variance ``noise_variance``.
+
+        With PCA's orthonormal ``components`` ``u_i``, ``mean`` and
+        ``variances`` ``l_i``, a unit whose variance exceeds the noise ``s``
+        decodes with ``u_i * sqrt(l_i - s)``, has posterior mean
+        ``sqrt(l_i - s) / l_i * u_i . (x - mean)`` and posterior variance
+        ``s / l_i``; the others (and units beyond the components) are the
+        prior, unused by the decoder, as the linear VAE's optimum has them.
+        """
+        k = components.shape[0]
+        active = variances > noise_variance
+        scale = torch.sqrt(torch.clamp(variances - noise_variance, min=0.0))
+        for layer in (self.linear_mean, self.linear_decoder):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        self.linear_log_variance.zero_()
+        mean_weights = components * (scale / torch.clamp(variances, min=1e-12))[:, None]
+        self.linear_mean.weight[:k] = mean_weights * active[:, None]
+        self.linear_mean.bias[:k] = -(mean_weights * active[:, None]) @ mean
+        self.linear_decoder.weight[:, :k] = (components * scale[:, None]).T
+        self.linear_decoder.bias[:] = mean
+        self.linear_log_variance[:k] = torch.where(
+            active, torch.log(noise_variance / torch.clamp(variances, min=1e-12)), 0.0
+        )
+        for branch in (self.encoder, self.decoder):
+            last = [
+                layer
+                for layer in branch.modules()
+                if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
+            ][-1]
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
+        return self
 
 
 def autograd_jacobian_penalty(inputs: torch.Tensor, code: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseAutoencoder
 from ._networks import (
     AutoencoderObjective,
+    LinearPathVariationalNetwork,
     ReconstructionLoss,
     VariationalAutoencoderNetwork,
     gaussian_kl,
@@ -79,6 +80,24 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     decoder : torch.nn.Module or None, default=None
         The matching custom decoder, mapping ``code_size`` codes back to rows.
+
+    init : {"auto", "pca", "random"}, default="random"
+        Where training starts. ``"pca"`` adds a linear path beside the
+        non-linear layers (to the posterior means, a learnt offset of the
+        log-variances, and from code to output), set to the optimum of the
+        linear Gaussian VAE: probabilistic PCA (Tipping and Bishop, 1999) with
+        the noise variance ``beta / 2`` that the summed squared error and
+        ``beta`` imply, fitted on ``X`` (at most 20000 evenly spaced rows);
+        the last non-linear layers start at zero. The network starts at that
+        solution and learns only what improves the validation ELBO on it by
+        more than its noise (``early_stopping``). ``"random"`` builds the plain
+        network. ``"auto"`` means ``"pca"`` where it applies (``loss="mse"``,
+        no sigmoid output, no custom ``encoder``, dense ``X``) and
+        ``"random"`` elsewhere; ``"pca"`` where it does not apply raises a
+        ``ValueError``. Not the default: on the ADBench tables it raised the
+        held-out ELBO on one half (median +0.31 nats, 7 of 10 tables) but not
+        on the other (median 0.00, 5 of 10; on a 103-row table the start was
+        kept and ended 3.2 nats below a random start's fit).
 
     max_iter : int or "auto", default="auto"
         Maximum number of epochs (passes over the training data). ``"auto"``
@@ -238,6 +257,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         conv_channels=(32, 64),
         encoder=None,
         decoder=None,
+        init="random",
         max_iter="auto",
         batch_size="auto",
         learning_rate="constant",
@@ -266,6 +286,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         self.conv_channels = conv_channels
         self.encoder = encoder
         self.decoder = decoder
+        self.init = init
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -284,7 +305,25 @@ class VariationalAutoencoder(BaseAutoencoder):
 
     def _make_module(self, n_features, pca_start=False):
         encoder, decoder = self._encoder_decoder(n_features, 2 * self.code_size)
+        if pca_start:
+            return LinearPathVariationalNetwork(
+                encoder, decoder, n_features, self.code_size, self._resolved_output_activation()
+            )
         return VariationalAutoencoderNetwork(encoder, decoder, self._resolved_output_activation())
+
+    def _pca_start_possible(self):
+        reason = super()._pca_start_possible()
+        if reason is None and self.loss != "mse":
+            return (
+                f"loss={self.loss!r} has no closed-form linear solution (the start is "
+                "probabilistic PCA, the optimum of the Gaussian VAE with loss='mse')"
+            )
+        return reason
+
+    def _start_at_pca(self, module, components, mean, variances):
+        # The loss sums squared errors and adds beta * KL: a Gaussian likelihood
+        # of variance beta / 2. (Kept above zero: log-variances must be finite.)
+        module.start_at_pca(components, mean, variances, max(self.beta / 2.0, 1e-6))
 
     def _make_criterion(self):
         return AutoencoderObjective(
@@ -321,7 +360,8 @@ class VariationalAutoencoder(BaseAutoencoder):
 
         def elbo(module, rows):
             mean, log_variance = module.posterior(rows)
-            reconstruction = objective.reconstruction.per_entry(module.decoder(mean), rows)
+            logits = module.decode_before_activation(mean)
+            reconstruction = objective.reconstruction.per_entry(logits, rows)
             # Sums in float64: a float32 sum's rounding depends on the batch's
             # size, and a row's score must not.
             penalty = self.beta * gaussian_kl(mean.double(), log_variance.double())
