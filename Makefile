@@ -1,6 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Each creates (or reuses) the virtual environment .venv and installs sklae into
-# it with the pins of constraints.txt, so torch stays on the CPU build.
+# it with the development pins of constraints-dev.txt (torch stays on the CPU build).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,9 +8,9 @@ STAMP := $(VENV)/.sklae-installed
 
 .PHONY: demo test test-fast lint docs docs-clean bench-speed clean
 
-$(STAMP): pyproject.toml setup.cfg constraints.txt
+$(STAMP): pyproject.toml setup.cfg constraints-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,benchmarks,dask,onnx]"
+	$(BIN)/python -m pip install --quiet -c constraints-dev.txt -e ".[test,benchmarks,dask,onnx]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,7 +35,7 @@ test-fast: $(STAMP)
 DOCS_STAMP := $(VENV)/.sklae-docs-installed
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[docs]"
+	$(BIN)/python -m pip install --quiet -c constraints-dev.txt -e ".[docs]"
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)

@@ -54,6 +54,10 @@ class InconsistentVersionWarning(UserWarning):
         The sklae version that pickled it.
     current_version : str
         The sklae version that unpickled it.
+    library : str, default="sklae"
+        The library whose versions differ: sklae, or torch or skorch, whose
+        versions a pickle records too (the networks and the training net are
+        theirs).
 
     Examples
     --------
@@ -69,15 +73,17 @@ class InconsistentVersionWarning(UserWarning):
     Trying to unpickle estimator AutoencoderTransformer from sklae version 0.1.0 wh
     """
 
-    def __init__(self, *, estimator_name, original_version, current_version):
+    def __init__(self, *, estimator_name, original_version, current_version, library="sklae"):
         self.estimator_name = estimator_name
         self.original_version = original_version
         self.current_version = current_version
+        self.library = library
 
     def __str__(self):
+        library = getattr(self, "library", "sklae")
         return (
-            f"Trying to unpickle estimator {self.estimator_name} from sklae version "
+            f"Trying to unpickle estimator {self.estimator_name} from {library} version "
             f"{self.original_version} when using version {self.current_version}. This "
             "might lead to breaking code or invalid results: refit the model with this "
-            f"version, or load it with sklae {self.original_version}."
+            f"version, or load it with {library} {self.original_version}."
         )

@@ -109,7 +109,9 @@ def export_program(estimator, part="encoder", path=None):
     >>> from sklae import AutoencoderTransformer
     >>> from sklae.export import export_program
     >>> X = np.random.RandomState(0).rand(20, 4)
-    >>> model = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+    >>> model = AutoencoderTransformer(
+    ...     code_size=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
+    ... )
     >>> model = model.fit(X)
     >>> program = export_program(model, "encoder")
     >>> program.module()(torch.zeros(3, 4)).shape

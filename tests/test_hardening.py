@@ -500,6 +500,42 @@ def test_loading_a_pickle_of_another_sklae_version_warns(name, monkeypatch):
     assert np.all(np.isfinite(outputs(loaded, X)["score_samples"]))
 
 
+@pytest.mark.parametrize("library", ["torch", "skorch"])
+def test_loading_a_pickle_made_with_another_torch_or_skorch_warns(library, monkeypatch):
+    import skorch
+    import torch
+
+    module = {"torch": torch, "skorch": skorch}[library]
+    X = np.random.default_rng(SEED).standard_normal((30, 3))
+    model = AutoencoderTransformer(**TINY_NETWORK).fit(X)
+    monkeypatch.setattr(module, "__version__", "0.1.0+cu999")
+    data = pickle.dumps(model)
+    monkeypatch.undo()
+
+    with pytest.warns(InconsistentVersionWarning) as record:
+        loaded = pickle.loads(data)
+    messages = [w.message for w in record if getattr(w.message, "library", None) == library]
+    assert len(messages) == 1
+    current = module.__version__.split("+")[0]
+    assert (messages[0].original_version, messages[0].current_version) == ("0.1.0", current)
+    assert f"from {library} version 0.1.0 when using version {current}" in str(messages[0])
+    assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_another_build_of_the_same_torch_release_loads_quietly(monkeypatch):
+    import torch
+
+    X = np.random.default_rng(SEED).standard_normal((30, 3))
+    model = AutoencoderTransformer(**TINY_NETWORK).fit(X)
+    # A model trained with a CUDA build of this release, loaded with the CPU build.
+    monkeypatch.setattr(torch, "__version__", torch.__version__.split("+")[0] + "+cu124")
+    data = pickle.dumps(model)
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InconsistentVersionWarning)
+        pickle.loads(data)
+
+
 def test_a_pickle_without_a_version_warns_as_unknown():
     X = np.random.default_rng(SEED).standard_normal((30, 3))
     model = AutoencoderTransformer(**TINY_NETWORK).fit(X)
@@ -517,8 +553,10 @@ def test_pickling_stores_the_version_without_touching_the_estimator():
     state = model.__getstate__()
 
     assert state["_sklae_version"] == sklae.__version__
-    assert "_sklae_version" not in model.__dict__
-    assert "_sklae_version" not in pickle_round_trip(model).__dict__
+    assert set(state["_sklae_library_versions"]) == {"torch", "skorch"}
+    for key in ("_sklae_version", "_sklae_library_versions"):
+        assert key not in model.__dict__
+        assert key not in pickle_round_trip(model).__dict__
 
 
 def test_a_cuda_model_loads_on_a_cpu_only_machine(monkeypatch):
