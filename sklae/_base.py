@@ -165,6 +165,7 @@ class BaseAutoencoder(
         "device": [StrOptions({"cpu", "cuda", "auto"})],
         "callbacks": [list, None],
         "init": [StrOptions({"auto", "pca", "random"})],
+        "freeze": [StrOptions({"encoder", "decoder"}), None],
     }
 
     # Parameters that shape the network: a warm start cannot change them.
@@ -619,6 +620,7 @@ class BaseAutoencoder(
             module = self._initial_module(X, init_seed)
             self.code_size_ = self._code_width(module, X.shape[1])
             net = build_net(module, self._make_criterion(), plan, net_class=self._net_class)
+        self._freeze(net.module_)
         epochs = plan.max_epochs
         try:
             outcome = train(net, rows, epochs)
@@ -637,6 +639,17 @@ class BaseAutoencoder(
         self._after_training(X, targets, plan)
         self._warn_about_outcome(outcome, epochs, plan, mean_loss)
         return self
+
+    # Parameters of the encoding side of a network: the encoder, and the linear
+    # path into the code of a network started at PCA's solution.
+    _ENCODING_SIDE = ("encoder.", "linear_encoder.", "linear_mean.", "linear_log_variance")
+
+    def _freeze(self, module):
+        """Fix the side of ``module`` that ``freeze`` names; train every other parameter."""
+        for name, parameter in module.named_parameters():
+            encoding = name.startswith(self._ENCODING_SIDE)
+            frozen = self.freeze == ("encoder" if encoding else "decoder")
+            parameter.requires_grad_(not frozen)
 
     def _resolve_code_size(self, X, seed):
         """Width of the code to train for ``X`` (``code_size``, for an int)."""

@@ -209,6 +209,15 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         Extra :mod:`skorch.callbacks` added to the training net. Each fit uses
         copies.
 
+    freeze : {"encoder", "decoder"} or None, default=None
+        Keep one side of the network fixed while the other trains, for
+        transfer learning: with a pretrained ``encoder`` (and ``decoder``),
+        ``freeze="encoder"`` trains only the decoder to reconstruct the new
+        data from the pretrained codes. The encoding side is the encoder with
+        the linear path into the code (``init``); the decoding side the
+        decoder with the linear path out of it. A parameter, so ``clone`` and
+        grid searches carry it; a warm start applies its new value.
+
     Attributes
     ----------
     net_ : DenoisingNet
@@ -354,6 +363,7 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         verbose="auto",
         device="cpu",
         callbacks=None,
+        freeze=None,
     ):
         self.code_size = code_size
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -385,6 +395,7 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         self.verbose = verbose
         self.device = device
         self.callbacks = callbacks
+        self.freeze = freeze
         self.noise = noise
         self.noise_level = noise_level
 

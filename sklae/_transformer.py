@@ -210,6 +210,15 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         Extra :mod:`skorch.callbacks` (learning-rate schedules, checkpoints,
         gradient clipping...) added to the training net. Each fit uses copies.
 
+    freeze : {"encoder", "decoder"} or None, default=None
+        Keep one side of the network fixed while the other trains, for
+        transfer learning: with a pretrained ``encoder`` (and ``decoder``),
+        ``freeze="encoder"`` trains only the decoder to reconstruct the new
+        data from the pretrained codes. The encoding side is the encoder with
+        the linear path into the code (``init``); the decoding side the
+        decoder with the linear path out of it. A parameter, so ``clone`` and
+        grid searches carry it; a warm start applies its new value.
+
     Attributes
     ----------
     net_ : AutoencoderNet
@@ -327,6 +336,7 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         verbose="auto",
         device="cpu",
         callbacks=None,
+        freeze=None,
     ):
         self.code_size = code_size
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -358,3 +368,4 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         self.verbose = verbose
         self.device = device
         self.callbacks = callbacks
+        self.freeze = freeze

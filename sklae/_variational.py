@@ -177,6 +177,15 @@ class VariationalAutoencoder(BaseAutoencoder):
     callbacks : list of skorch callbacks or None, default=None
         Extra :mod:`skorch.callbacks` for training.
 
+    freeze : {"encoder", "decoder"} or None, default=None
+        Keep one side of the network fixed while the other trains, for
+        transfer learning: with a pretrained ``encoder`` (and ``decoder``),
+        ``freeze="encoder"`` trains only the decoder to reconstruct the new
+        data from the pretrained codes. The encoding side is the encoder with
+        the linear path into the code (``init``); the decoding side the
+        decoder with the linear path out of it. A parameter, so ``clone`` and
+        grid searches carry it; a warm start applies its new value.
+
     Attributes
     ----------
     net_ : AutoencoderNet
@@ -273,6 +282,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         verbose="auto",
         device="cpu",
         callbacks=None,
+        freeze=None,
     ):
         self.code_size = code_size
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -302,6 +312,7 @@ class VariationalAutoencoder(BaseAutoencoder):
         self.verbose = verbose
         self.device = device
         self.callbacks = callbacks
+        self.freeze = freeze
 
     def _make_module(self, n_features, pca_start=False):
         encoder, decoder = self._encoder_decoder(n_features, 2 * self.code_size)

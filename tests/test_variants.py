@@ -371,6 +371,47 @@ def test_custom_networks_start_from_the_given_weights():
     assert_allclose(model.transform(X_TEST), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_freeze_keeps_one_side_of_a_pretrained_network_fixed(side):
+    encoder, decoder = pretrained_pair()
+    model = AutoencoderTransformer(
+        encoder=encoder,
+        decoder=decoder,
+        freeze=side,
+        max_iter=5,
+        learning_rate_init=1e-2,
+        random_state=0,
+    ).fit(X_TRAIN)
+    given = {"encoder": encoder, "decoder": decoder}
+    trained = {"encoder": model.module_.encoder, "decoder": model.module_.decoder}
+    other = "decoder" if side == "encoder" else "encoder"
+    for name, parameter in given[side].state_dict().items():
+        assert torch.equal(trained[side].state_dict()[name], parameter), name
+    assert any(
+        not torch.equal(trained[other].state_dict()[name], parameter)
+        for name, parameter in given[other].state_dict().items()
+    )
+
+
+def test_freeze_covers_the_linear_path_of_a_pca_start_and_a_warm_start_lifts_it():
+    model = AutoencoderTransformer(
+        code_size=4,
+        hidden_layer_sizes=(16,),
+        freeze="encoder",
+        max_iter=3,
+        early_stopping=False,
+        warm_start=True,
+        random_state=0,
+    ).fit(X_TRAIN)
+    codes = model.transform(X_TEST)
+    from sklearn.decomposition import PCA
+
+    # The frozen encoding side is still PCA's projection (up to float32).
+    assert_allclose(np.abs(codes), np.abs(PCA(4).fit(X_TRAIN).transform(X_TEST)), atol=1e-4)
+    model.set_params(freeze=None, learning_rate_init=1e-2).fit(X_TRAIN)
+    assert not np.allclose(model.transform(X_TEST), codes, atol=1e-3)
+
+
 def test_custom_networks_clone_and_grid_search():
     encoder, decoder = pretrained_pair()
     model = AutoencoderTransformer(encoder=encoder, decoder=decoder, max_iter=5, random_state=0)
