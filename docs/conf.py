@@ -258,7 +258,7 @@ write_api_reference()
 
 def write_practical_matters():
     """The user guide's last toctree, with the optional pages that exist."""
-    entries = ["choosing", "training", "distributed"]
+    entries = ["choosing", "training", "serving", "distributed"]
     entries += [f"../{page.stem}" for page in [DOCS / "bad_inputs.md"] if page.exists()]
     text = "\n".join(
         [".. toctree::", "   :maxdepth: 1", "   :caption: Practical matters", ""]
