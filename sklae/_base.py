@@ -42,6 +42,7 @@ from ._engine import (
     TrainingRows,
     build_net,
     configure_net,
+    held_out_count,
     map_module,
     rows_on,
     train,
@@ -498,7 +499,7 @@ class BaseAutoencoder(
     def _training_plan(self, n_rows, incremental, device, seed, split_seed, reference, score_start):
         use_validation = self._uses_validation(n_rows, incremental)
         batch_size = self._batch_size(n_rows)
-        n_held_out = round(self.validation_fraction * n_rows) if use_validation else 0
+        n_held_out = held_out_count(n_rows, self.validation_fraction) if use_validation else 0
         verbose = 0 if self.verbose == "auto" else int(self.verbose)
         return TrainingPlan(
             learning_rate=self.learning_rate_init,

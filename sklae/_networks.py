@@ -305,6 +305,25 @@ class Autoencoder(nn.Module):
         return projected_jacobian_penalty(inputs, code, generator)
 
 
+@torch.no_grad()
+def zero_last_layers(*branches: nn.Module) -> None:
+    """Set the weights and bias of each branch's last layer to zero.
+
+    The zero-initialised residual branch: beside a linear path set to a known
+    solution, a non-linear branch whose last layer is zero adds nothing, so
+    the network starts at that solution exactly.
+    """
+    for branch in branches:
+        last = [
+            layer
+            for layer in branch.modules()
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
+        ][-1]
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+
+
 class LinearPathAutoencoder(Autoencoder):
     """An autoencoder with a linear path beside its non-linear encoder and decoder.
 
@@ -369,15 +388,7 @@ class LinearPathAutoencoder(Autoencoder):
         self.linear_encoder.bias[:k] = -components @ mean
         self.linear_decoder.weight[:, :k] = components.T
         self.linear_decoder.bias[:] = mean
-        for branch in (self.encoder, self.decoder):
-            last = [
-                layer
-                for layer in branch.modules()
-                if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
-            ][-1]
-            last.weight.zero_()
-            if last.bias is not None:
-                last.bias.zero_()
+        zero_last_layers(self.encoder, self.decoder)
         return self
 
 
@@ -434,10 +445,6 @@ class VariationalAutoencoderNetwork(Autoencoder):
     random state when it is None); in evaluation mode the code is the posterior
     mean, so outputs are deterministic.
     """
-
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, output_activation="identity"):
-        super().__init__(encoder, decoder, output_activation)
-        self.noise_generator = None
 
     def posterior(self, x: torch.Tensor):
         """Posterior means and log-variances of the codes of ``x``."""
@@ -550,15 +557,7 @@ class LinearPathVariationalNetwork(VariationalAutoencoderNetwork):
         self.linear_log_variance[:k] = torch.where(
             active, torch.log(noise_variance / torch.clamp(variances, min=1e-12)), 0.0
         )
-        for branch in (self.encoder, self.decoder):
-            last = [
-                layer
-                for layer in branch.modules()
-                if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
-            ][-1]
-            last.weight.zero_()
-            if last.bias is not None:
-                last.bias.zero_()
+        zero_last_layers(self.encoder, self.decoder)
         return self
 
 

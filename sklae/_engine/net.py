@@ -125,6 +125,11 @@ class TrainingOutcome:
     diverged: str | None = None
 
 
+def held_out_count(n_rows, fraction):
+    """Rows :class:`RandomRowSplit` holds out: ``fraction`` of them, at least one, not all."""
+    return min(max(1, round(fraction * n_rows)), n_rows - 1)
+
+
 class RandomRowSplit:
     """skorch ``train_split``: hold out a random ``fraction`` of the rows.
 
@@ -139,7 +144,7 @@ class RandomRowSplit:
         """Sorted indices of the training rows and of the validation rows."""
         if n_rows < 2:
             raise ValueError(f"holding out validation rows needs at least 2 rows, got {n_rows}")
-        n_valid = min(max(1, round(self.fraction * n_rows)), n_rows - 1)
+        n_valid = held_out_count(n_rows, self.fraction)
         order = np.random.default_rng(self.seed).permutation(n_rows)
         return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
@@ -247,9 +252,14 @@ def _callbacks(plan):
     if plan.verbose >= 2:
         # Within-epoch progress for long epochs; the per-epoch table prints too.
         callbacks.append(("progress_bar", ProgressBar()))
-    elif not plan.verbose and plan.report_after is not None:
+    elif _reports_progress(plan):
         callbacks.append(("progress_report", ProgressReport(plan.max_epochs, plan.report_after)))
     return callbacks
+
+
+def _reports_progress(plan):
+    """Whether a :class:`~.callbacks.ProgressReport` watches the run (only when silent)."""
+    return not plan.verbose and plan.report_after is not None
 
 
 def _schedules_itself(plan):
@@ -285,7 +295,7 @@ def _callbacks_key(plan):
         plan.verbose >= 2,
         plan.learning_rate_schedule,
         plan.max_epochs,
-        bool(plan.verbose) or plan.report_after,
+        _reports_progress(plan) and plan.report_after,
     )
 
 
