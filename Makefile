@@ -10,7 +10,7 @@ STAMP := $(VENV)/.sklae-installed
 
 $(STAMP): pyproject.toml setup.cfg constraints-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints-dev.txt -e ".[test,benchmarks,dask,onnx]"
+	$(BIN)/python -m pip install --quiet -c constraints-dev.txt -e ".[test,benchmarks,dask,onnx,serving]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -2,6 +2,7 @@
 
 from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
+from ._skops import skops_trusted_types
 from ._transformer import AutoencoderTransformer
 from ._variational import VariationalAutoencoder
 from ._version import __version__
@@ -18,4 +19,5 @@ __all__ = [
     "VariationalAutoencoder",
     "__version__",
     "plot_loss_curve",
+    "skops_trusted_types",
 ]

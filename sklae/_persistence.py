@@ -4,8 +4,9 @@ scikit-learn stores its own version in every pickled estimator and warns with
 :class:`~sklearn.exceptions.InconsistentVersionWarning` when a model is loaded
 by another version; it does so only for its own classes. :class:`VersionedPickleMixin`
 does the same for sklae's estimators, with sklae's version, and with those of
-torch and skorch, whose objects (the network, the trained net) a fitted model
-holds.
+torch and skorch, whose code rebuilds the trained network a saved model holds
+as plain data (see ``BaseAutoencoder.__getstate__``). It applies to every
+format that saves through ``__getstate__``: pickle, joblib and skops.
 """
 
 import warnings

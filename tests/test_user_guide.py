@@ -55,6 +55,11 @@ def test_user_guide_blocks_run(page, tmp_path, monkeypatch):
     if not blocks:
         pytest.skip("no Python code on this page")
     monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    # MLflow logs to a local store in place of the reader's tracking server.
+    store = (tmp_path / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     namespace = {"__name__": "__user_guide__"}
     with warnings.catch_warnings():
         # As for the README: a snippet that ends in a ConvergenceWarning or a

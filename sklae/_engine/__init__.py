@@ -5,6 +5,7 @@
 - :mod:`.callbacks`: stopping, divergence, the learning-rate schedule, progress;
 - :mod:`.net`: the skorch net, built and re-configured from a
   :class:`~.net.TrainingPlan`, trained by :func:`~.net.train`;
+- :mod:`.state`: a trained net as plain data (numpy arrays, numbers) and back;
 - :mod:`.distributed`: the same net under PyTorch's DistributedDataParallel.
 
 Imports point one way: estimators -> engine -> networks. Nothing here names an
@@ -36,6 +37,7 @@ from .net import (
     rows_on,
     train,
 )
+from .state import device_available, plain_net_state, restore_net, saved_net_class
 
 __all__ = [
     "CORRUPTIONS",
@@ -55,10 +57,14 @@ __all__ = [
     "as_float32_tensor",
     "build_net",
     "configure_net",
+    "device_available",
     "held_out_count",
     "map_module",
     "map_rows",
     "pass_seeds",
+    "plain_net_state",
+    "restore_net",
+    "saved_net_class",
     "rows_on",
     "to_float32",
     "train",

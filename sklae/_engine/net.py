@@ -235,6 +235,17 @@ class AutoencoderNet(NeuralNet):
             super()._set_training(training)
 
 
+# Names of the callbacks _callbacks adds itself; any other is the caller's.
+ENGINE_CALLBACKS = (
+    "learning_rate_schedule",
+    "gradient_clipping",
+    "stopper",
+    "divergence_guard",
+    "progress_bar",
+    "progress_report",
+)
+
+
 def _callbacks(plan):
     callbacks = [
         *(
