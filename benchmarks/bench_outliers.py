@@ -15,6 +15,22 @@ Methods, all with defaults (no tuning per data set):
 - ``pyod_AE``: PyOD's ``AutoEncoder(random_state=seed)`` with its defaults after
   ``StandardScaler``, when PyOD is installed.
 
+The sets are also reported in two fixed halves, A (the 1st, 3rd, ... file in
+name order) and B (the others), as in ``bench_defaults.py``: a design chosen on
+one half must hold on the other.
+
+Two further tables, per set (``--no-extras`` skips them):
+
+- **False alarms**: the normal rows (``y == 0``) are split in half;
+  ``ConformalOutlierDetector`` wraps each detector (sklae_AE, IForest), is
+  fitted on one half and gives p-values for the other half and for the
+  outliers. At each target rate, the share of held-out normal rows flagged
+  (the false-alarm rate, which should be the target up to sampling error) and
+  the share of outliers flagged (the detection rate).
+- **Missing values**: 10% of the values punched out at random (the same holes
+  for every method); sklae_AE and IsolationForest (both accept NaN) fitted and
+  scored on the holed rows.
+
 Usage::
 
     python benchmarks/bench_outliers.py            # all 20 sets, 3 seeds
@@ -48,11 +64,18 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.preprocessing import StandardScaler
 
-from sklae import AutoencoderOutlierDetector
+from sklae import AutoencoderOutlierDetector, ConformalOutlierDetector
 
 QUICK_SETS = ("14_glass", "42_WBC", "45_wine", "6_cardio")
 OURS = "sklae_AE"
 BASELINES = ("IForest", "LOF", "PCArec", "pyod_AE")
+FALSE_ALARM_RATES = (0.01, 0.05, 0.1)
+MISSING_SHARE = 0.1
+
+
+def halves(set_names):
+    """Half "A" or "B" of each set: alternate files in name order (as bench_defaults.py)."""
+    return {name: "AB"[i % 2] for i, name in enumerate(sorted(set_names))}
 
 
 def load_sets(data_dir, quick):
@@ -128,6 +151,64 @@ def run(sets, seeds, methods):
     return records
 
 
+CALIBRATED = {
+    OURS: lambda seed: AutoencoderOutlierDetector(random_state=seed),
+    "IForest": lambda seed: IsolationForest(random_state=seed),
+}
+
+
+def run_false_alarms(sets, seed):
+    """Per (set, method, rate): (false-alarm rate, its sampling sigma, detection rate)."""
+    results = {}
+    for name, (X, y) in sets.items():
+        normal, outliers = X[y == 0], X[y == 1]
+        order = np.random.default_rng(seed).permutation(len(normal))
+        fit_rows, held_out = normal[order[: len(normal) // 2]], normal[order[len(normal) // 2 :]]
+        for method, make in CALIBRATED.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                detector = ConformalOutlierDetector(
+                    make(seed), false_alarm_rate=max(FALSE_ALARM_RATES), random_state=seed
+                ).fit(fit_rows)
+                p_normal, p_outliers = detector.p_values(held_out), detector.p_values(outliers)
+            n_calibration = len(detector.calibration_scores_)
+            for rate in FALSE_ALARM_RATES:
+                resolvable = math.floor(rate * (n_calibration + 1)) >= 1
+                sigma = math.sqrt(rate * (1 - rate) * (1 / len(held_out) + 1 / (n_calibration + 2)))
+                results[name, method, rate] = (
+                    float(np.mean(p_normal <= rate)) if resolvable else float("nan"),
+                    sigma,
+                    float(np.mean(p_outliers <= rate)) if resolvable else float("nan"),
+                )
+            print(
+                f"{name:18s} {method:9s} false alarms "
+                + ", ".join(
+                    f"{rate}: {results[name, method, rate][0]:.3f}" for rate in FALSE_ALARM_RATES
+                ),
+                flush=True,
+            )
+    return results
+
+
+def run_missing_values(sets, seed):
+    """Per (set, method): ROC-AUC with ``MISSING_SHARE`` of the values missing."""
+    methods = {OURS: sklae_ae, "IForest": iforest}
+    results = {}
+    for name, (X, y) in sets.items():
+        holes = np.random.default_rng(seed).random(X.shape) < MISSING_SHARE
+        X_holes = np.where(holes, np.nan, X)
+        for method, score in methods.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results[name, method] = roc_auc_score(y, score(X_holes, seed))
+        print(
+            f"{name:18s} {MISSING_SHARE:.0%} missing: "
+            + ", ".join(f"{m} {results[name, m]:.3f}" for m in methods),
+            flush=True,
+        )
+    return results
+
+
 def summarise(records, set_names, method_names):
     """Per (set, method): arrays of ROC-AUC, AP and seconds over seeds."""
     table = {}
@@ -156,7 +237,103 @@ def ranks_by_set(table, set_names, method_names, metric):
     return ranks
 
 
-def write_markdown(path, table, set_names, method_names, stamp, seeds):
+def halves_lines(table, set_names, method_names):
+    """Mean ROC-AUC per half, with the lead over the best baseline and IForest wins."""
+    half_of = halves(set_names)
+    lines = [
+        "## ROC-AUC by half",
+        "",
+        "Half A holds the 1st, 3rd, ... set in name order, half B the others.",
+        "",
+        "| half | sets | " + " | ".join(method_names) + f" | {OURS} - best other | "
+        f"{OURS} ahead of IForest |",
+        "|---|---:|" + "---:|" * (len(method_names) + 2),
+    ]
+    for half in "AB":
+        names = [n for n in set_names if half_of[n] == half]
+        if not names:
+            continue
+        means = {m: np.mean([table[n, m]["roc"].mean() for n in names]) for m in method_names}
+        best_other = max(means[m] for m in method_names if m != OURS)
+        wins = sum(table[n, OURS]["roc"].mean() > table[n, "IForest"]["roc"].mean() for n in names)
+        lines.append(
+            f"| {half} | {len(names)} | "
+            + " | ".join(f"{means[m]:.3f}" for m in method_names)
+            + f" | {means[OURS] - best_other:+.3f} | {wins} of {len(names)} |"
+        )
+    return [*lines, ""]
+
+
+def false_alarm_lines(results, set_names):
+    methods = list(CALIBRATED)
+    lines = [
+        "## False alarms at a chosen rate (ConformalOutlierDetector)",
+        "",
+        "Normal rows split in half: the wrapped detector is fitted (and calibrated) on one "
+        "half; cells give the share of the other half flagged (false alarms) and, after the "
+        "slash, the share of outliers flagged, at each target rate. `within` counts the sets "
+        "whose false-alarm rate is within 3 sigma of the target (sigma from the held-out "
+        "rows and the calibration draw); `-` where the calibration rows are too few for "
+        "the rate.",
+        "",
+        "| data set | "
+        + " | ".join(f"{m} @ {rate}" for m in methods for rate in FALSE_ALARM_RATES)
+        + " |",
+        "|---|" + "---:|" * (len(methods) * len(FALSE_ALARM_RATES)),
+    ]
+
+    def cell(name, method, rate):
+        false_alarms, _, detected = results[name, method, rate]
+        return "-" if math.isnan(false_alarms) else f"{false_alarms:.3f} / {detected:.2f}"
+
+    for name in set_names:
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(name, m, rate) for m in methods for rate in FALSE_ALARM_RATES)
+            + " |"
+        )
+    means, within = [], []
+    for method in methods:
+        for rate in FALSE_ALARM_RATES:
+            valid = [results[n, method, rate] for n in set_names]
+            valid = [v for v in valid if not math.isnan(v[0])]
+            means.append(
+                f"**{np.mean([v[0] for v in valid]):.3f} / {np.mean([v[2] for v in valid]):.2f}**"
+            )
+            inside = sum(abs(v[0] - rate) <= 3 * v[1] for v in valid)
+            within.append(f"{inside} of {len(valid)}")
+    lines.append("| **mean** | " + " | ".join(means) + " |")
+    lines.append("| within 3 sigma | " + " | ".join(within) + " |")
+    return [*lines, ""]
+
+
+def missing_lines(results, table, set_names):
+    lines = [
+        f"## Missing values: {MISSING_SHARE:.0%} of the values punched out at random",
+        "",
+        "The same holes for both methods (seed 0); ROC-AUC on the holed rows, and the "
+        "first seed's ROC-AUC without holes for reference.",
+        "",
+        f"| data set | {OURS} | IForest | {OURS} without holes | IForest without holes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in set_names:
+        lines.append(
+            f"| {name} | {results[name, OURS]:.3f} | {results[name, 'IForest']:.3f} | "
+            f"{table[name, OURS]['roc'][0]:.3f} | {table[name, 'IForest']['roc'][0]:.3f} |"
+        )
+    lines.append(
+        f"| **mean** | **{np.mean([results[n, OURS] for n in set_names]):.3f}** | "
+        f"**{np.mean([results[n, 'IForest'] for n in set_names]):.3f}** | "
+        f"{np.mean([table[n, OURS]['roc'][0] for n in set_names]):.3f} | "
+        f"{np.mean([table[n, 'IForest']['roc'][0] for n in set_names]):.3f} |"
+    )
+    return [*lines, ""]
+
+
+def write_markdown(
+    path, table, set_names, method_names, stamp, seeds, false_alarms=None, missing=None
+):
     roc_ranks = ranks_by_set(table, set_names, method_names, "roc")
     ap_ranks = ranks_by_set(table, set_names, method_names, "ap")
 
@@ -198,6 +375,7 @@ def write_markdown(path, table, set_names, method_names, stamp, seeds):
         )
         lines.append("")
 
+    lines += halves_lines(table, set_names, method_names)
     lines += ["## Seconds (fit + scoring), median over seeds", ""]
     lines.append("| data set | n x d | " + " | ".join(method_names) + " |")
     lines.append("|---|---:|" + "---:|" * len(method_names))
@@ -238,7 +416,15 @@ def write_markdown(path, table, set_names, method_names, stamp, seeds):
         )
     else:
         lines.append("- PyOD not run (not installed, or `--no-pyod`).")
+    lines.append(
+        f"- Median seconds (fit + scoring): {OURS} {medians[OURS]:.3f} s, IForest "
+        f"{medians['IForest']:.3f} s; {OURS} / IForest: {medians[OURS] / medians['IForest']:.1f}x."
+    )
     lines.append("")
+    if false_alarms is not None:
+        lines += false_alarm_lines(false_alarms, set_names)
+    if missing is not None:
+        lines += missing_lines(missing, table, set_names)
     path.write_text("\n".join(lines))
 
 
@@ -272,6 +458,9 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     parser.add_argument("--quick", action="store_true", help="4 small sets, 1 seed")
     parser.add_argument("--no-pyod", action="store_true", help="skip PyOD even if installed")
+    parser.add_argument(
+        "--no-extras", action="store_true", help="skip the false-alarm and missing-value tables"
+    )
     add_common_arguments(parser, threads=1, threads_help="torch threads (default 1)")
     args = parse_args(parser, argv)
 
@@ -290,6 +479,10 @@ def main(argv=None):
         extra_packages=("pyod",) if "pyod_AE" in methods else (), argv=argv, script=__file__
     )
     records = run(sets, seeds, methods)
+    false_alarms = missing = None
+    if not args.no_extras:
+        false_alarms = run_false_alarms(sets, seed=0)
+        missing = run_missing_values(sets, seed=0)
 
     set_names, method_names = list(sets), list(methods)
     table = summarise(records, set_names, method_names)
@@ -298,7 +491,16 @@ def main(argv=None):
     output_dir = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     stem = "outliers_quick" if args.quick else "outliers"
-    write_markdown(output_dir / f"{stem}.md", table, set_names, method_names, stamp, seeds)
+    write_markdown(
+        output_dir / f"{stem}.md",
+        table,
+        set_names,
+        method_names,
+        stamp,
+        seeds,
+        false_alarms=false_alarms,
+        missing=missing,
+    )
     write_plot(output_dir / f"{stem}.png", table, set_names, method_names, stamp)
     with open(output_dir / f"{stem}.csv", "w") as handle:
         handle.write(format_provenance_comments(stamp))

@@ -1,5 +1,6 @@
 """sklae: autoencoders as scikit-learn estimators, trained with PyTorch and skorch."""
 
+from ._conformal import ConformalOutlierDetector
 from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
 from ._skops import skops_trusted_types
@@ -12,6 +13,7 @@ from .plotting import plot_loss_curve
 __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
+    "ConformalOutlierDetector",
     "DenoisingAutoencoder",
     "DivergenceWarning",
     "InconsistentVersionWarning",

@@ -5,6 +5,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
@@ -29,6 +30,10 @@ TINY = 1e-12
 TUKEY_FAR_OUT = 3.0
 # The three views each member scores a row with.
 SCORE_COMPONENTS = ("reconstruction", "code_centre", "code_neighbours")
+# Scaled values are bounded by this many robust standard deviations before the
+# networks see them: a value farther out is an outlier whatever its size, and
+# 1e39 or the largest float would overflow float32 arithmetic on the way.
+EXTREME = 1e6
 
 
 def robust_location_scale(values, axis=0):
@@ -69,6 +74,13 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
     The first view alone misses outliers that the network reconstructs well
     (rows in an unusual place on the manifold); the code views catch those.
+
+    Missing values (NaN) are accepted, in training and scoring rows: the
+    networks see a missing value as its feature's median, and a row's
+    reconstruction error is the mean over the features it has, so a row is
+    scored on what was observed. Sparse input is densified. Values farther
+    than a million robust standard deviations from their feature's median
+    count as that far out (an outlier, not an overflow).
 
     Parameters
     ----------
@@ -304,8 +316,8 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; may contain outliers.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; may contain outliers and missing values (NaN).
         y : None
             Ignored; present for API consistency.
 
@@ -324,20 +336,38 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             self.__dict__.update(state_before)
             raise
 
+    def _validate(self, X, reset):
+        """Dense float64 rows; NaN marks a missing value."""
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc"),
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+        )
+        return np.asarray(X.toarray() if sparse.issparse(X) else X, dtype=np.float64)
+
     def _fit(self, X):
-        X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        X = np.asarray(X, dtype=np.float64)
+        X = self._validate(X, reset=True)
         n_samples, n_features = X.shape
         if self.scale:
-            center = np.median(X, axis=0)
-            q1, q3 = np.percentile(X, [25, 75], axis=0)
-            spread = (q3 - q1) / IQR_TO_STD
-            spread = np.where(spread > TINY, spread, X.std(axis=0))
+            with warnings.catch_warnings():
+                # A feature missing in every row has no median: it gets 0 and 1.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                center = np.nanmedian(X, axis=0)
+                q1, q3 = np.nanpercentile(X, [25, 75], axis=0)
+                spread = (q3 - q1) / IQR_TO_STD
+                spread = np.where(spread > TINY, spread, np.nanstd(X, axis=0))
+            center = np.nan_to_num(center)
             scale = np.where(spread > TINY, spread, 1.0)
         else:
             center, scale = np.zeros(n_features), np.ones(n_features)
-        X_scaled = (X - center) / scale
-        X_train = X_scaled if self.clip is None else np.clip(X_scaled, -self.clip, self.clip)
+        X_scaled = self._scaled(X, center, scale)
+        # The networks train on the median in place of a missing value.
+        X_train = np.nan_to_num(X_scaled)
+        if self.clip is not None:
+            X_train = np.clip(X_train, -self.clip, self.clip)
 
         max_samples = min(512 if self.max_samples == "auto" else self.max_samples, n_samples)
         rng = check_random_state(self.random_state)
@@ -377,7 +407,7 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
     def _calibrate(self, member, X_rows):
         """What a member needs to score: code statistics, neighbours, z-score scales."""
-        codes = member.transform(X_rows).astype(np.float64)
+        codes = member.transform(np.nan_to_num(X_rows)).astype(np.float64)
         code_center, code_scale = robust_location_scale(codes)
         standardized = (codes - code_center) / code_scale
         n_neighbors = min(self.n_neighbors, len(X_rows))
@@ -394,11 +424,25 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
     # ------------------------------------------------------------------ scoring
 
     @staticmethod
-    def _raw_views(member, calibration, X_scaled):
-        """The three views of each row, larger = more abnormal, shape (n, 3)."""
-        codes = member.transform(X_scaled).astype(np.float64)
+    def _scaled(X, center, scale):
+        """``(X - center) / scale``, bounded by ``EXTREME``; NaN stays NaN."""
+        with np.errstate(over="ignore"):
+            return np.clip((X - center) / scale, -EXTREME, EXTREME)
+
+    @staticmethod
+    def _squared_errors(member, X_scaled):
+        """Codes and squared reconstruction errors of scaled rows, NaN where missing."""
+        codes = member.transform(np.nan_to_num(X_scaled)).astype(np.float64)
         reconstruction = member.inverse_transform(codes).astype(np.float64)
-        reconstruction_error = np.mean((X_scaled - reconstruction) ** 2, axis=1)
+        return codes, (X_scaled - reconstruction) ** 2
+
+    @classmethod
+    def _raw_views(cls, member, calibration, X_scaled):
+        """The three views of each row, larger = more abnormal, shape (n, 3)."""
+        codes, squared_errors = cls._squared_errors(member, X_scaled)
+        # The mean over the features a row has (0 for a row with none).
+        observed = np.count_nonzero(~np.isnan(squared_errors), axis=1)
+        reconstruction_error = np.nansum(squared_errors, axis=1) / np.maximum(observed, 1)
         standardized = (codes - calibration["code_center"]) / calibration["code_scale"]
         code_centre = np.mean(standardized**2, axis=1)
         distances, _ = calibration["neighbours"].kneighbors(standardized)
@@ -418,16 +462,15 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
     def _validate_scaled(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=FLOAT_DTYPES)
-        return (np.asarray(X, dtype=np.float64) - self.center_) / self.scale_
+        return self._scaled(self._validate(X, reset=False), self.center_, self.scale_)
 
     def score_samples(self, X):
         """Normality of each row: higher is more normal.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to score; may contain missing values (NaN).
 
         Returns
         -------
@@ -443,8 +486,8 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to score; may contain missing values (NaN).
 
         Returns
         -------
@@ -460,8 +503,8 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to score; may contain missing values (NaN).
 
         Returns
         -------
@@ -475,8 +518,8 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to label.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to label; may contain missing values (NaN).
 
         Returns
         -------
@@ -494,17 +537,23 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to explain.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to explain; may contain missing values (NaN).
 
         Returns
         -------
         errors : ndarray of shape (n_samples, n_features)
-            Squared difference between each scaled value and its reconstruction.
+            Squared difference between each scaled value and its reconstruction;
+            NaN where the value is missing.
         """
         X_scaled = self._validate_scaled(X)
         errors = np.zeros_like(X_scaled)
         for member in self.estimators_:
-            reconstruction = member.inverse_transform(member.transform(X_scaled))
-            errors += (X_scaled - reconstruction) ** 2
+            errors += self._squared_errors(member, X_scaled)[1]
         return errors / len(self.estimators_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        return tags

@@ -12,6 +12,7 @@ those by sklae's own code.
 from sklearn.metrics import DistanceMetric
 from sklearn.neighbors import KDTree
 
+from ._conformal import ConformalOutlierDetector
 from ._denoising import DenoisingAutoencoder
 from ._outlier import AutoencoderOutlierDetector
 from ._transformer import AutoencoderTransformer
@@ -27,7 +28,7 @@ def skops_trusted_types():
 
     Pass them as ``trusted`` to :func:`skops.io.load`, or as
     ``skops_trusted_types`` to :func:`mlflow.sklearn.log_model`. They are
-    sklae's four estimators and two scikit-learn types that the outlier
+    sklae's estimators and two scikit-learn types that the outlier
     detector's nearest-neighbour search holds; a file that asks to trust
     anything else (see :func:`skops.io.get_untrusted_types`) was not made by
     sklae alone: a model with your own ``callbacks``, or a pipeline with other
@@ -43,14 +44,16 @@ def skops_trusted_types():
     >>> from sklae import skops_trusted_types
     >>> [name for name in skops_trusted_types() if name.startswith("sklae")]
     ... # doctest: +NORMALIZE_WHITESPACE
-    ['sklae._denoising.DenoisingAutoencoder', 'sklae._outlier.AutoencoderOutlierDetector',
-     'sklae._transformer.AutoencoderTransformer', 'sklae._variational.VariationalAutoencoder']
+    ['sklae._conformal.ConformalOutlierDetector', 'sklae._denoising.DenoisingAutoencoder',
+     'sklae._outlier.AutoencoderOutlierDetector', 'sklae._transformer.AutoencoderTransformer',
+     'sklae._variational.VariationalAutoencoder']
     """
     estimators = (
         AutoencoderTransformer,
         VariationalAutoencoder,
         DenoisingAutoencoder,
         AutoencoderOutlierDetector,
+        ConformalOutlierDetector,
     )
     neighbour_search = (KDTree, type(DistanceMetric.get_metric("euclidean")))
     return sorted(_type_path(cls) for cls in (*estimators, *neighbour_search))

@@ -21,7 +21,6 @@ from torch import nn
 
 import sklae
 from sklae import (
-    AutoencoderOutlierDetector,
     AutoencoderTransformer,
     InconsistentVersionWarning,
     skops_trusted_types,
@@ -200,7 +199,8 @@ def test_a_pickle_holds_no_torch_objects_and_is_smaller_than_the_net(name):
     }, "the trained network is saved as numpy arrays, not torch objects"
     for method, expected in outputs(model, X).items():
         assert_array_equal(outputs(loaded, X)[method], expected, err_msg=method)
-    nets = [model.net_] if hasattr(model, "net_") else [m.net_ for m in model.estimators_]
+    ensemble = getattr(model, "estimator_", model)
+    nets = [model.net_] if hasattr(model, "net_") else [m.net_ for m in ensemble.estimators_]
     assert len(data) < sum(len(pickle.dumps(net)) for net in nets)
 
 
@@ -254,8 +254,11 @@ def test_every_release_has_saved_files_of_every_model():
     assert "0.1.0" in releases, releases
     assert sklae.__version__ in releases, "run tests/saved_models/make_saved_models.py"
     for release in releases:
+        # Models that came later are missing from earlier releases' files.
         names = {path.stem for path in (SAVED_MODELS / release).glob("*.pkl")}
-        assert names == set(GENERATOR.MODELS), release
+        assert names <= set(GENERATOR.MODELS), release
+    names = {path.stem for path in (SAVED_MODELS / sklae.__version__).glob("*.pkl")}
+    assert names == set(GENERATOR.MODELS)
     # From this version on, every model is saved with skops too.
     skops_names = {path.stem for path in (SAVED_MODELS / sklae.__version__).glob("*.skops")}
     assert skops_names == set(GENERATOR.MODELS)
@@ -283,7 +286,7 @@ def test_files_of_every_release_load_and_compute_what_they_did(version, name, fi
     assert set(computed) == set(expected.files)
     for method in expected.files:
         assert_allclose(computed[method], expected[method], rtol=1e-5, atol=1e-6, err_msg=method)
-    if not isinstance(model, AutoencoderOutlierDetector):
+    if not hasattr(model, "decision_function"):
         # A loaded model trains on.
         model.set_params(warm_start=True, max_iter=1)
         with warnings.catch_warnings():

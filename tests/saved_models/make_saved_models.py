@@ -24,6 +24,7 @@ import sklae
 from sklae import (
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
+    ConformalOutlierDetector,
     DenoisingAutoencoder,
     VariationalAutoencoder,
 )
@@ -41,6 +42,10 @@ MODELS = {
     "variational": lambda: VariationalAutoencoder(code_size=2, **SMALL),
     "denoising": lambda: DenoisingAutoencoder(code_size=2, **SMALL),
     "outlier_detector": lambda: AutoencoderOutlierDetector(n_estimators=2, **SMALL),
+    # From 0.2: a detector calibrated to a false-alarm rate.
+    "conformal_detector": lambda: ConformalOutlierDetector(
+        AutoencoderOutlierDetector(n_estimators=2, **SMALL), false_alarm_rate=0.1, random_state=0
+    ),
 }
 
 
@@ -51,8 +56,11 @@ def rows():
 
 def outputs(model, X):
     """What a loaded model must still compute: each method that has an output on ``X``."""
-    if isinstance(model, AutoencoderOutlierDetector):
-        return {"decision_function": model.decision_function(X), "predict": model.predict(X)}
+    if hasattr(model, "decision_function"):
+        result = {"decision_function": model.decision_function(X), "predict": model.predict(X)}
+        if hasattr(model, "p_values"):
+            result["p_values"] = model.p_values(X)
+        return result
     codes = model.transform(X)
     result = {"transform": codes, "inverse_transform": model.inverse_transform(codes)}
     if hasattr(model, "predict"):

@@ -20,6 +20,7 @@ but it is not public API: names and settings change with sklae's tests.
 from sklae import (
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
+    ConformalOutlierDetector,
     DenoisingAutoencoder,
     VariationalAutoencoder,
 )
@@ -32,6 +33,7 @@ ESTIMATOR_CLASSES = (
     VariationalAutoencoder,
     DenoisingAutoencoder,
     AutoencoderOutlierDetector,
+    ConformalOutlierDetector,
 )
 
 # Small, fast settings: the checks fit dozens of times on tiny data.
@@ -55,6 +57,12 @@ INIT_PARAMS = {
     ),
     DenoisingAutoencoder: dict(code_size=2, hidden_layer_sizes=(8,), max_iter=5, random_state=SEED),
     AutoencoderOutlierDetector: dict(n_estimators=2, max_iter=3, random_state=SEED),
+    ConformalOutlierDetector: dict(
+        estimator=AutoencoderOutlierDetector(n_estimators=2, max_iter=3, random_state=SEED),
+        # A rate that the few calibration rows of the checks' small data resolve.
+        false_alarm_rate=0.25,
+        random_state=SEED,
+    ),
 }
 
 # Checks that do not apply, with why.
@@ -110,6 +118,14 @@ def tiny_estimators(max_iter=TINY_NETWORK["max_iter"], n_estimators=2):
         if Estimator is AutoencoderOutlierDetector:
             estimators[Estimator.__name__] = Estimator(
                 n_estimators=n_estimators, max_iter=max_iter, random_state=SEED
+            )
+        elif Estimator is ConformalOutlierDetector:
+            detector = AutoencoderOutlierDetector(
+                n_estimators=n_estimators, max_iter=max_iter, random_state=SEED
+            )
+            # A rate that a handful of calibration rows can resolve.
+            estimators[Estimator.__name__] = Estimator(
+                detector, false_alarm_rate=0.25, random_state=SEED
             )
         else:
             estimators[Estimator.__name__] = Estimator(**network)
