@@ -12,7 +12,6 @@ Imports go one way: estimators -> engine and networks.
 """
 
 import copy
-import copyreg
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -43,13 +42,9 @@ from ._engine import (
     TrainingRows,
     build_net,
     configure_net,
-    device_available,
     held_out_count,
     map_module,
-    plain_net_state,
-    restore_net,
     rows_on,
-    saved_net_class,
     train,
 )
 from ._networks import (
@@ -63,7 +58,7 @@ from ._networks import (
     conv_encoder_decoder,
     mlp_encoder_decoder,
 )
-from ._persistence import VersionedPickleMixin
+from ._persistence import PlainNetStateMixin
 from ._validation import (
     ACCEPTED_SPARSE,
     FLOAT_DTYPES,
@@ -125,7 +120,7 @@ def principal_components(X, n_components, seed):
 
 
 class BaseAutoencoder(
-    VersionedPickleMixin,
+    PlainNetStateMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     BaseEstimator,
@@ -743,63 +738,30 @@ class BaseAutoencoder(
             self.best_loss_ = min(self.loss_curve_)
 
     # ------------------------------------------------------------------ saving
+    # The fitted state is plain data (PlainNetStateMixin): the trained net is
+    # saved as numpy arrays and rebuilt from the parameters on load.
 
-    def __getstate__(self):
-        """The fitted state as plain data: what skops (and so MLflow) stores.
+    def _plain_state_refusal(self):
+        if self.encoder is None and self.decoder is None:
+            return None
+        return (
+            f"This {type(self).__name__} is built from your own torch modules "
+            f"(encoder={type(self.encoder).__name__}, "
+            f"decoder={type(self.decoder).__name__}), which a format of plain data "
+            "such as skops cannot store without their code. Save it with pickle or "
+            "joblib (loading runs the modules' code: load only files you trust), or "
+            "serve the network alone with sklae.export.export_program or export_onnx."
+        )
 
-        The trained net is kept as numpy arrays and numbers (its weights, the
-        optimiser's state, the per-epoch history) and rebuilt on load from
-        this estimator's parameters, so that loading runs no code but
-        sklae's, scikit-learn's and numpy's. A network made of the user's own
-        torch modules (``encoder``/``decoder``) cannot be rebuilt that way:
-        such a model says so here, and pickle, which trusts the modules'
-        code, saves it.
-        """
-        if self.encoder is not None or self.decoder is not None:
-            raise TypeError(
-                f"This {type(self).__name__} is built from your own torch modules "
-                f"(encoder={type(self.encoder).__name__}, "
-                f"decoder={type(self.decoder).__name__}), which a format of plain data "
-                "such as skops cannot store without their code. Save it with pickle or "
-                "joblib (loading runs the modules' code: load only files you trust), or "
-                "serve the network alone with sklae.export.export_program or export_onnx."
-            )
-        return self._saved_state()
+    def _describe_module(self, module):
+        # With or without the linear path of a PCA start, truncated codes or not.
+        return {
+            "linear_path": hasattr(module, "start_at_pca"),
+            "kept_units": getattr(module, "kept_units", None),
+            "code_width": getattr(module, "code_width", None),
+        }
 
-    def __reduce_ex__(self, protocol):
-        # pickle, copy and joblib come here rather than to __getstate__: the
-        # same plain state, which may also hold the user's own modules (pickle
-        # stores their code by reference).
-        return copyreg.__newobj__, (type(self),), self._saved_state()
-
-    def _saved_state(self):
-        state = super().__getstate__()
-        net = state.get("net_")
-        if isinstance(net, AutoencoderNet):
-            module = net.module_
-            state["net_"] = {
-                **plain_net_state(net),
-                # How to rebuild the module from the parameters: with or without
-                # the linear path of a PCA start, truncated codes or not.
-                "linear_path": hasattr(module, "start_at_pca"),
-                "kept_units": getattr(module, "kept_units", None),
-                "code_width": getattr(module, "code_width", None),
-            }
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        net_state = state.get("net_")
-        # Files saved before the state was plain data hold the net itself.
-        plain = isinstance(net_state, dict)
-        if plain:
-            del state["net_"]
-        super().__setstate__(state)
-        if plain:
-            self.net_ = self._rebuilt_net(net_state)
-
-    def _rebuilt_net(self, net_state):
-        """A net of the fitted architecture holding the saved ``net_state``."""
+    def _rebuilt_module(self, net_state):
         n_features = self.n_features_in_
         if self.encoder is not None:
             module = self._make_module(n_features)
@@ -809,28 +771,12 @@ class BaseAutoencoder(
             linear_path = net_state["linear_path"]
             module = build_initialized(lambda: self._make_module(n_features, linear_path), 0)
         if net_state.get("code_width") is not None:
-            module.keep_units(
-                net_state["kept_units"] or net_state["code_width"], net_state["code_width"]
-            )
-        device = net_state["device"]
-        if not device_available(device):
-            # A model saved on a GPU machine loads on one without a GPU.
-            warnings.warn(
-                f"This {type(self).__name__} was trained on device {device!r} (CUDA or "
-                "another accelerator), which is not available here: it is loaded on the CPU.",
-                UserWarning,
-                stacklevel=3,
-            )
-            device = "cpu"
-        plan = TrainingPlan(
-            learning_rate=self.learning_rate_init,
-            weight_decay=self.alpha,
-            device=device,
-            callbacks=list(self.callbacks or []),
-        )
-        net_class = saved_net_class(net_state, self._net_class)
-        net = build_net(module, self._make_criterion(), plan, net_class=net_class)
-        return restore_net(net, net_state)
+            width = net_state["code_width"]
+            module.keep_units(net_state["kept_units"] or width, width)
+        return module
+
+    def _rebuilt_criterion(self):
+        return self._make_criterion()
 
     # ------------------------------------------------------------------ inference
 

@@ -75,6 +75,12 @@ def initialize_parameters(module: nn.Module, generator: torch.Generator) -> nn.M
     convolutional and transposed convolutional layers.
     """
     for layer in module.modules():
+        if isinstance(layer, GroupedLinear):
+            # Each group as an nn.Linear: uniform in +-1 / sqrt(fan_in), weights and biases.
+            bound = 1 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+            layer.weight.data.uniform_(-bound, bound, generator=generator)
+            layer.bias.data.uniform_(-bound, bound, generator=generator)
+            continue
         if not isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             if hasattr(layer, "reset_own_parameters"):
                 # A module with parameters of its own that draw nothing.
@@ -616,6 +622,78 @@ def sparsity_penalty(code: torch.Tensor, target_rate=None) -> torch.Tensor:
 def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
     """KL divergence of N(mean, exp(log_variance)) from N(0, I), per row."""
     return 0.5 * (mean.pow(2) + log_variance.exp() - 1 - log_variance).sum(dim=1)
+
+
+class GroupedLinear(nn.Module):
+    """``n_groups`` independent linear layers, applied side by side in one product.
+
+    Input ``(batch, n_groups, in_features)``, output ``(batch, n_groups,
+    out_features)``: group ``g`` computes ``x[:, g] @ weight[g] + bias[g]``.
+    One batched matrix product replaces a loop over groups.
+    """
+
+    def __init__(self, n_groups: int, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features = int(in_features)
+        self.weight = nn.Parameter(torch.empty(int(n_groups), self.in_features, int(out_features)))
+        self.bias = nn.Parameter(torch.empty(int(n_groups), int(out_features)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grouped = torch.baddbmm(self.bias.unsqueeze(1), x.transpose(0, 1), self.weight)
+        return grouped.transpose(0, 1)
+
+
+def grouped_mlp(n_groups, widths, activation="relu"):
+    """``n_groups`` MLPs of ``widths``, side by side; the last layer is linear."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(GroupedLinear(n_groups, n_in, n_out))
+        if i < len(widths) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class EnsembleAutoencoder(nn.Module):
+    """``n_members`` fully connected autoencoders of one shape, trained as one network.
+
+    A row holds the members' inputs side by side, ``(batch, n_members *
+    n_features)``: member ``i`` reads columns ``i * n_features`` to ``(i + 1) *
+    n_features``; codes and reconstructions are laid out the same way. The
+    members share no weights: their losses add, and Adam updates each weight
+    on its own gradient, so each member trains as it would alone, while a step
+    of all of them costs one batched product per layer.
+    """
+
+    def __init__(
+        self,
+        n_members: int,
+        n_features: int,
+        hidden_layer_sizes=(),
+        code_size: int = 2,
+        activation: str = "relu",
+    ):
+        super().__init__()
+        self.n_members = int(n_members)
+        widths = [int(n_features), *map(int, hidden_layer_sizes), int(code_size)]
+        self.encoder = grouped_mlp(self.n_members, widths, activation)
+        self.decoder = grouped_mlp(self.n_members, widths[::-1], activation)
+
+    def _through(self, layers: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+        grouped = rows.reshape(rows.shape[0], self.n_members, -1)
+        return layers(grouped).reshape(rows.shape[0], -1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's code of its columns, side by side."""
+        return self._through(self.encoder, x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Each member's reconstruction from its code, side by side."""
+        return self._through(self.decoder, code)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(reconstruction, code)``, as the other autoencoders return them."""
+        code = self.encode(x)
+        return self.decode(code), code
 
 
 class ReconstructionLoss(nn.Module):

@@ -14,10 +14,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseAutoencoder
-from ._networks import ACTIVATIONS
-from ._persistence import VersionedPickleMixin
-from ._transformer import AutoencoderTransformer
-from ._validation import FLOAT_DTYPES, validate_data
+from ._engine import TrainingPlan, TrainingRows, build_net, map_module, rows_on, train
+from ._networks import (
+    ACTIVATIONS,
+    AutoencoderObjective,
+    EnsembleAutoencoder,
+    ReconstructionLoss,
+    build_initialized,
+)
+from ._persistence import PlainNetStateMixin
+from ._validation import FLOAT_DTYPES, resolve_device, validate_data
+from .exceptions import TrainingDivergedError
 
 # Gradient steps each member takes when max_iter="auto": enough for a small
 # network to learn the bulk of the data, few enough not to memorise the rare rows.
@@ -51,7 +58,7 @@ def robust_location_scale(values, axis=0):
     return location, np.where(scale > TINY, scale, 1.0)
 
 
-class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimator):
+class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator):
     """Unsupervised outlier detection with an ensemble of small autoencoders.
 
     The conventions are those of :class:`~sklearn.ensemble.IsolationForest`:
@@ -62,9 +69,12 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
     Each of ``n_estimators`` autoencoders is trained on a random subsample of
     ``max_samples`` rows (scaled robustly, with extreme values clipped, for
     training only) for a fixed, small number of steps, so that the rare rows in
-    the training data are not memorised. A row is then scored by each member
-    from three views, each turned into a robust z-score (median and MAD over
-    the member's training rows), summed, and averaged over the members:
+    the training data are not memorised. The members train together, as one
+    network of grouped layers (one batched matrix product per layer for all of
+    them), and score together the same way; they share no weights. A row is
+    then scored by each member from three views, each turned into a robust
+    z-score (median and MAD over the member's training rows), summed, and
+    averaged over the members:
 
     - its reconstruction error: how far the row lies from the learnt manifold;
     - the distance of its code from the centre of the training codes: how
@@ -160,8 +170,19 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
     Attributes
     ----------
+    net_ : AutoencoderNet
+        The members trained as one network (its ``module_`` holds each
+        member's layers, side by side). Absent with ``estimator``.
+
+    code_size_ : int
+        Code width of each member (absent with ``estimator``).
+
+    hidden_layer_sizes_ : tuple of int
+        Hidden widths of each member (absent with ``estimator``).
+
     estimators_ : list of AutoencoderTransformer
-        The fitted members.
+        The fitted members, trained one after another, when ``estimator`` is
+        given.
 
     estimators_samples_ : list of ndarray of shape (max_samples_,)
         Training rows of each member.
@@ -276,38 +297,34 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
     # ------------------------------------------------------------------ fitting
 
-    def _make_member(self, n_features, n_rows, seed):
-        if self.estimator is not None:
-            return clone(self.estimator).set_params(random_state=seed)
+    def _member_shape(self, n_features):
+        """Code width and hidden widths of each member (``"auto"`` rules)."""
         code_size = math.ceil(n_features / 2) if self.code_size == "auto" else self.code_size
         if isinstance(self.hidden_layer_sizes, str):
             width = 2 * n_features if n_features < 32 else n_features
             hidden = (max(width, code_size + 1),)
         else:
-            hidden = tuple(self.hidden_layer_sizes)
+            hidden = tuple(int(width) for width in self.hidden_layer_sizes)
+        return int(code_size), hidden
+
+    def _member_budget(self, n_rows):
+        """Batch size and epochs of each member's fixed training budget."""
         batch_size = min(self.batch_size, n_rows)
         if self.max_iter == "auto":
-            max_iter = max(1, round(AUTO_TRAINING_STEPS / math.ceil(n_rows / batch_size)))
-        else:
-            max_iter = self.max_iter
-        return AutoencoderTransformer(
-            code_size=code_size,
-            hidden_layer_sizes=hidden,
-            activation=self.activation,
-            max_iter=max_iter,
-            batch_size=batch_size,
-            learning_rate="constant",
-            learning_rate_init=self.learning_rate_init,
-            # A fixed training budget: no stopping on a plateau of the loss, no
-            # held-out rows, and members that differ from their first step on (a
-            # PCA start would make every member the same).
-            n_iter_no_change=max_iter,
-            tol=0.0,
-            early_stopping=False,
-            init="random",
-            random_state=seed,
-            verbose=self.verbose,
-            device=self.device,
+            return batch_size, max(1, round(AUTO_TRAINING_STEPS / math.ceil(n_rows / batch_size)))
+        return batch_size, self.max_iter
+
+    def _make_member(self, seed):
+        """A member from the ``estimator`` template."""
+        return clone(self.estimator).set_params(random_state=seed)
+
+    def _make_ensemble(self, n_features, seed):
+        code_size, hidden = self._member_shape(n_features)
+        return build_initialized(
+            lambda: EnsembleAutoencoder(
+                self.n_estimators, n_features, hidden, code_size, self.activation
+            ),
+            seed,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -371,32 +388,24 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
 
         max_samples = min(512 if self.max_samples == "auto" else self.max_samples, n_samples)
         rng = check_random_state(self.random_state)
-        estimators, samples, calibrations = [], [], []
-        for _ in range(self.n_estimators):
-            rows = np.sort(rng.choice(n_samples, max_samples, replace=False))
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            member = self._make_member(n_features, max_samples, seed)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                # The training budget is fixed on purpose (see max_iter).
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                member.fit(X_train[rows])
-            for caught_warning in caught:
-                if "Training was interrupted" in str(caught_warning.message):
-                    # A member keeps what it trained when interrupted, but Ctrl-C means
-                    # stop the whole fit: raising lets fit restore the detector.
-                    raise KeyboardInterrupt
-                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=3)
-            estimators.append(member)
-            samples.append(rows)
-            calibrations.append(self._calibrate(member, X_scaled[rows]))
-
+        samples = [
+            np.sort(rng.choice(n_samples, max_samples, replace=False))
+            for _ in range(self.n_estimators)
+        ]
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators + 1)
         self.center_, self.scale_ = center, scale
         self.max_samples_ = max_samples
-        self.estimators_, self.estimators_samples_ = estimators, samples
-        self._calibrations = calibrations
-        self.n_iter_ = np.array([member.n_iter_ for member in estimators])
-        training_scores = self._score_scaled(X_scaled)
+        self.estimators_samples_ = samples
+        if self.estimator is None:
+            self._fit_ensemble(X_train, samples, seeds)
+        else:
+            self._fit_members(X_train, samples, seeds)
+        outputs = self._member_outputs(X_scaled)
+        self._calibrations = [
+            self._calibrate(codes[rows], reconstructions[rows], X_scaled[rows])
+            for (codes, reconstructions), rows in zip(outputs, samples)
+        ]
+        training_scores = self._score_outputs(outputs, X_scaled)
         if self.contamination == "auto":
             # Scores are minus outlyingness, so Q3 + 3 IQR of outlyingness is Q1 - 3 IQR here.
             q1, q3 = np.percentile(training_scores, [25, 75])
@@ -405,9 +414,124 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             self.offset_ = float(np.percentile(training_scores, 100.0 * self.contamination))
         return self
 
-    def _calibrate(self, member, X_rows):
+    def _fit_ensemble(self, X_train, samples, seeds):
+        """Train every member at once: one network of grouped layers (EnsembleAutoencoder).
+
+        Member ``i`` sees its own subsample ``samples[i]`` in the columns
+        ``i * n_features`` to ``(i + 1) * n_features`` of the stacked rows: a
+        training step of all members costs one batched product per layer
+        instead of one step each.
+        """
+        n_features = X_train.shape[1]
+        module = self._make_ensemble(n_features, int(seeds[0]))
+        stacked = np.hstack([X_train[rows] for rows in samples]).astype(np.float32)
+        batch_size, epochs = self._member_budget(len(stacked))
+        device = resolve_device(self.device)
+        plan = TrainingPlan(
+            learning_rate=self.learning_rate_init,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            # A fixed training budget, so that rare rows are not memorised: no
+            # stopping on a plateau of the loss, no held-out rows.
+            patience=epochs,
+            tol=0.0,
+            verbose=int(self.verbose),
+            device=device,
+            seed=int(seeds[1]),
+            # Training rows are clipped to a few robust standard deviations.
+            reference_loss=max(1.0, float(np.mean(stacked**2))),
+        )
+        net = build_net(module, self._rebuilt_criterion(), plan)
+        try:
+            outcome = train(net, TrainingRows(rows_on(stacked, device)), epochs)
+        except TrainingDivergedError as error:
+            raise TrainingDivergedError(
+                f"{error} Lower learning_rate_init (now {self.learning_rate_init})."
+            ) from error
+        if outcome.interrupted:
+            # Ctrl-C means stop the whole fit: raising lets fit restore the detector.
+            raise KeyboardInterrupt
+        self.net_ = net
+        self.code_size_, self.hidden_layer_sizes_ = self._member_shape(n_features)
+        self.n_iter_ = np.full(self.n_estimators, outcome.epochs_run)
+
+    def _fit_members(self, X_train, samples, seeds):
+        """Train the members of a custom ``estimator`` one after another."""
+        estimators = []
+        for rows, seed in zip(samples, seeds[1:]):
+            member = self._make_member(int(seed))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                # A template's training budget is the user's choice.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                member.fit(X_train[rows])
+            for caught_warning in caught:
+                if "Training was interrupted" in str(caught_warning.message):
+                    # A member keeps what it trained when interrupted, but Ctrl-C means
+                    # stop the whole fit: raising lets fit restore the detector.
+                    raise KeyboardInterrupt
+                warnings.warn(caught_warning.message, caught_warning.category, stacklevel=4)
+            estimators.append(member)
+        self.estimators_ = estimators
+        self.n_iter_ = np.array([member.n_iter_ for member in estimators])
+
+    # ------------------------------------------------------------------ saving
+
+    def _describe_module(self, module):
+        return {"n_members": module.n_members}
+
+    def _rebuilt_module(self, net_state):
+        code_size, hidden = self.code_size_, self.hidden_layer_sizes_
+        return build_initialized(
+            lambda: EnsembleAutoencoder(
+                net_state["n_members"], self.n_features_in_, hidden, code_size, self.activation
+            ),
+            0,
+        )
+
+    def _rebuilt_criterion(self):
+        return AutoencoderObjective(ReconstructionLoss("mse", "identity"))
+
+    # ------------------------------------------------------------------ scoring
+
+    def _member_outputs(self, X_scaled):
+        """Each member's codes and reconstructions of scaled rows, as float64 pairs.
+
+        The networks see a missing value as the median (0).
+        """
+        inputs = np.nan_to_num(X_scaled)
+        if not hasattr(self, "net_"):
+            outputs = []
+            for member in self.estimators_:
+                codes = member.transform(inputs).astype(np.float64)
+                outputs.append((codes, member.inverse_transform(codes).astype(np.float64)))
+            return outputs
+        module, device = self.net_.module_, self.net_.device
+        n_members, (n_rows, n_features) = module.n_members, inputs.shape
+        # Every member reads the same rows: the columns repeat once per member.
+        tiled = np.tile(inputs.astype(np.float32), (1, n_members))
+        codes = map_module(
+            module,
+            tiled,
+            lambda net, rows: net.encode(rows),
+            n_members * self.code_size_,
+            np.float32,
+            device,
+        )
+        reconstructions = map_module(
+            module,
+            codes,
+            lambda net, rows: net.decode(rows),
+            n_members * n_features,
+            np.float32,
+            device,
+        )
+        codes = codes.reshape(n_rows, n_members, -1).astype(np.float64)
+        reconstructions = reconstructions.reshape(n_rows, n_members, n_features)
+        return [(codes[:, i], reconstructions[:, i].astype(np.float64)) for i in range(n_members)]
+
+    def _calibrate(self, codes, reconstructions, X_rows):
         """What a member needs to score: code statistics, neighbours, z-score scales."""
-        codes = member.transform(np.nan_to_num(X_rows)).astype(np.float64)
         code_center, code_scale = robust_location_scale(codes)
         standardized = (codes - code_center) / code_scale
         n_neighbors = min(self.n_neighbors, len(X_rows))
@@ -417,11 +541,11 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             "code_scale": code_scale,
             "neighbours": neighbours,
         }
-        raw = self._raw_views(member, calibration, X_rows)
+        raw = self._raw_views(codes, reconstructions, calibration, X_rows)
         calibration["view_location"], calibration["view_scale"] = robust_location_scale(raw)
         return calibration
 
-    # ------------------------------------------------------------------ scoring
+    # ------------------------------------------------------------------ scoring (views)
 
     @staticmethod
     def _scaled(X, center, scale):
@@ -430,16 +554,9 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             return np.clip((X - center) / scale, -EXTREME, EXTREME)
 
     @staticmethod
-    def _squared_errors(member, X_scaled):
-        """Codes and squared reconstruction errors of scaled rows, NaN where missing."""
-        codes = member.transform(np.nan_to_num(X_scaled)).astype(np.float64)
-        reconstruction = member.inverse_transform(codes).astype(np.float64)
-        return codes, (X_scaled - reconstruction) ** 2
-
-    @classmethod
-    def _raw_views(cls, member, calibration, X_scaled):
+    def _raw_views(codes, reconstructions, calibration, X_scaled):
         """The three views of each row, larger = more abnormal, shape (n, 3)."""
-        codes, squared_errors = cls._squared_errors(member, X_scaled)
+        squared_errors = (X_scaled - reconstructions) ** 2
         # The mean over the features a row has (0 for a row with none).
         observed = np.count_nonzero(~np.isnan(squared_errors), axis=1)
         reconstruction_error = np.nansum(squared_errors, axis=1) / np.maximum(observed, 1)
@@ -449,16 +566,19 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
         code_neighbours = np.mean(distances, axis=1) ** 2 / codes.shape[1]
         return np.column_stack([reconstruction_error, code_centre, code_neighbours])
 
-    def _member_views(self, X_scaled):
+    def _member_views(self, outputs, X_scaled):
         """Robust z-scores of the three views, averaged over members, shape (n, 3)."""
         total = np.zeros((X_scaled.shape[0], len(SCORE_COMPONENTS)))
-        for member, calibration in zip(self.estimators_, self._calibrations):
-            raw = self._raw_views(member, calibration, X_scaled)
+        for (codes, reconstructions), calibration in zip(outputs, self._calibrations):
+            raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
             total += (raw - calibration["view_location"]) / calibration["view_scale"]
-        return total / len(self.estimators_)
+        return total / len(outputs)
+
+    def _score_outputs(self, outputs, X_scaled):
+        return -self._member_views(outputs, X_scaled).sum(axis=1)
 
     def _score_scaled(self, X_scaled):
-        return -self._member_views(X_scaled).sum(axis=1)
+        return self._score_outputs(self._member_outputs(X_scaled), X_scaled)
 
     def _validate_scaled(self, X):
         check_is_fitted(self)
@@ -496,7 +616,8 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             ``"code_neighbours"`` (see the class docstring); larger is more
             abnormal. ``score_samples`` is minus their row sums.
         """
-        return self._member_views(self._validate_scaled(X))
+        X_scaled = self._validate_scaled(X)
+        return self._member_views(self._member_outputs(X_scaled), X_scaled)
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
@@ -547,10 +668,10 @@ class AutoencoderOutlierDetector(VersionedPickleMixin, OutlierMixin, BaseEstimat
             NaN where the value is missing.
         """
         X_scaled = self._validate_scaled(X)
-        errors = np.zeros_like(X_scaled)
-        for member in self.estimators_:
-            errors += self._squared_errors(member, X_scaled)[1]
-        return errors / len(self.estimators_)
+        outputs = self._member_outputs(X_scaled)
+        return sum((X_scaled - reconstructions) ** 2 for _, reconstructions in outputs) / len(
+            outputs
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,12 +9,22 @@ as plain data (see ``BaseAutoencoder.__getstate__``). It applies to every
 format that saves through ``__getstate__``: pickle, joblib and skops.
 """
 
+import copyreg
 import warnings
 
 import skorch
 import torch
 
 from . import _version
+from ._engine import (
+    AutoencoderNet,
+    TrainingPlan,
+    build_net,
+    device_available,
+    plain_net_state,
+    restore_net,
+    saved_net_class,
+)
 from .exceptions import InconsistentVersionWarning
 
 VERSION_KEY = "_sklae_version"
@@ -82,3 +92,82 @@ class VersionedPickleMixin:
                     stacklevel=2,
                 )
         super().__setstate__(state)
+
+
+class PlainNetStateMixin(VersionedPickleMixin):
+    """Save a fitted ``net_`` as plain data, and rebuild the net from it on load.
+
+    The trained net is kept as numpy arrays and numbers (its weights, the
+    optimiser's state, the per-epoch history; :func:`~sklae._engine.plain_net_state`)
+    with what the subclass needs to rebuild its module (``_describe_module``);
+    loading rebuilds the module from the estimator's parameters
+    (``_rebuilt_module``), so that it runs no code but sklae's, scikit-learn's
+    and numpy's. skops calls ``__getstate__``, which refuses a state that is not
+    plain data (``_plain_state_refusal``); pickle, copy and joblib call
+    ``__reduce_ex__``, which stores the same state and may hold the user's own
+    modules too (pickle stores their code by reference).
+    """
+
+    def _plain_state_refusal(self):
+        """Why this model's state cannot be plain data, or None when it can."""
+        return None
+
+    def _describe_module(self, module):
+        """Plain data that, with the parameters, rebuilds ``module``'s architecture."""
+        return {}
+
+    def _rebuilt_module(self, net_state):
+        """An untrained module of the saved architecture (its weights are loaded after)."""
+        raise NotImplementedError
+
+    def _rebuilt_criterion(self):
+        raise NotImplementedError
+
+    def __getstate__(self):
+        refusal = self._plain_state_refusal()
+        if refusal is not None:
+            raise TypeError(refusal)
+        return self._saved_state()
+
+    def __reduce_ex__(self, protocol):
+        return copyreg.__newobj__, (type(self),), self._saved_state()
+
+    def _saved_state(self):
+        state = super().__getstate__()
+        net = state.get("net_")
+        if isinstance(net, AutoencoderNet):
+            state["net_"] = {**plain_net_state(net), **self._describe_module(net.module_)}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        net_state = state.get("net_")
+        # Files saved before the state was plain data hold the net itself.
+        plain = isinstance(net_state, dict)
+        if plain:
+            del state["net_"]
+        super().__setstate__(state)
+        if plain:
+            self.net_ = self._rebuilt_net(net_state)
+
+    def _rebuilt_net(self, net_state):
+        """A net of the fitted architecture holding the saved ``net_state``."""
+        device = net_state["device"]
+        if not device_available(device):
+            # A model saved on a GPU machine loads on one without a GPU.
+            warnings.warn(
+                f"This {type(self).__name__} was trained on device {device!r} (CUDA or "
+                "another accelerator), which is not available here: it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=3,
+            )
+            device = "cpu"
+        plan = TrainingPlan(
+            learning_rate=1e-3,  # replaced by the saved optimiser state
+            device=device,
+            callbacks=list(getattr(self, "callbacks", None) or []),
+        )
+        net_class = saved_net_class(net_state, getattr(self, "_net_class", AutoencoderNet))
+        module = self._rebuilt_module(net_state)
+        net = build_net(module, self._rebuilt_criterion(), plan, net_class=net_class)
+        return restore_net(net, net_state)

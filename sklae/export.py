@@ -69,8 +69,8 @@ def _part_and_example(estimator, part):
         raise TypeError(
             "export needs a fitted AutoencoderTransformer, VariationalAutoencoder or "
             f"DenoisingAutoencoder, got {type(estimator).__name__}. An "
-            "AutoencoderOutlierDetector's scores need more than torch code; export one "
-            "of its members (estimators_[i]) to serve its network alone."
+            "AutoencoderOutlierDetector's scores need more than torch code (robust "
+            "scaling and nearest neighbours): serve it with pickle or skops."
         )
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}.")

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
@@ -128,11 +129,10 @@ def test_members_use_subsamples_and_auto_sizes(data):
     X, _ = data
     detector = AutoencoderOutlierDetector(n_estimators=3, max_samples=100, random_state=0).fit(X)
     assert detector.max_samples_ == 100
-    assert len(detector.estimators_) == 3
+    assert detector.net_.module_.n_members == 3
     assert all(len(rows) == 100 for rows in detector.estimators_samples_)
-    member = detector.estimators_[0]
-    assert member.code_size == 3  # ceil(6 / 2)
-    assert member.hidden_layer_sizes == (12,)
+    assert detector.code_size_ == 3  # ceil(6 / 2)
+    assert detector.hidden_layer_sizes_ == (12,)
     # "auto" epochs make about 300 steps: 100 rows in batches of 64 is 2 steps an epoch.
     assert_array_equal(detector.n_iter_, 150)
 
@@ -201,7 +201,7 @@ def test_tiny_and_constant_data_work():
     X = np.ones((3, 4))
     detector = AutoencoderOutlierDetector(**FAST).fit(X)
     assert np.all(np.isfinite(detector.score_samples(X)))
-    assert detector.estimators_[0].code_size == 2
+    assert detector.code_size_ == 2
 
 
 # ------------------------------------------------------------- real tables
@@ -247,3 +247,21 @@ def test_extreme_values_are_outliers_not_errors(fitted, data, value):
     rows[:, 1] = value
     assert_array_equal(fitted.predict(rows), [-1, -1, -1])
     assert np.all(fitted.decision_function(rows) < fitted.decision_function(X).min())
+
+
+def test_members_train_together_yet_apart(data):
+    X, _ = data
+    detector = AutoencoderOutlierDetector(n_estimators=3, max_samples=100, random_state=0).fit(X)
+    module = detector.net_.module_
+    rows = torch.as_tensor(np.tile(X[:5], (1, 3)), dtype=torch.float32)
+    changed = rows.clone()
+    changed[:, 6:] = 100.0  # the second and third members' columns only
+    with torch.no_grad():
+        codes, changed_codes = module.encode(rows), module.encode(changed)
+    # Member 0's code depends on its own columns alone ...
+    assert torch.equal(codes[:, :3], changed_codes[:, :3])
+    assert not torch.equal(codes[:, 3:], changed_codes[:, 3:])
+    # ... and the members differ: each started from its own draw, on its own rows.
+    weights = module.encoder[0].weight
+    assert not torch.allclose(weights[0], weights[1])
+    assert len({tuple(rows) for rows in detector.estimators_samples_}) == 3

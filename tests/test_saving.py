@@ -199,8 +199,7 @@ def test_a_pickle_holds_no_torch_objects_and_is_smaller_than_the_net(name):
     }, "the trained network is saved as numpy arrays, not torch objects"
     for method, expected in outputs(model, X).items():
         assert_array_equal(outputs(loaded, X)[method], expected, err_msg=method)
-    ensemble = getattr(model, "estimator_", model)
-    nets = [model.net_] if hasattr(model, "net_") else [m.net_ for m in ensemble.estimators_]
+    nets = [getattr(model, "estimator_", model).net_]
     assert len(data) < sum(len(pickle.dumps(net)) for net in nets)
 
 
