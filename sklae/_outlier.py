@@ -6,12 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import BaseAutoencoder
 from ._engine import TrainingPlan, TrainingRows, build_net, map_module, rows_on, train
@@ -663,15 +664,79 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
         Returns
         -------
-        errors : ndarray of shape (n_samples, n_features)
+        errors : ndarray or DataFrame of shape (n_samples, n_features)
             Squared difference between each scaled value and its reconstruction;
-            NaN where the value is missing.
+            NaN where the value is missing. A data frame whose columns are the
+            feature names when :meth:`set_output` (or scikit-learn's global
+            ``transform_output``) asks for one.
         """
         X_scaled = self._validate_scaled(X)
         outputs = self._member_outputs(X_scaled)
-        return sum((X_scaled - reconstructions) ** 2 for _, reconstructions in outputs) / len(
-            outputs
-        )
+        errors = sum((X_scaled - reconstructions) ** 2 for _, reconstructions in outputs)
+        return self._as_configured_container(errors / len(outputs), X)
+
+    def set_output(self, *, transform=None):
+        """Choose the container :meth:`feature_errors` returns, as for transformers.
+
+        A ``Pipeline``'s own ``set_output`` configures only the steps that
+        transform; after ``pipeline.set_output(transform="pandas")`` and
+        ``pipeline[-1].set_output(transform="pandas")``,
+        ``pipeline[-1].feature_errors(pipeline[:-1].transform(X))`` is a
+        DataFrame whose columns are the features the detector saw.
+        scikit-learn's global ``set_config(transform_output="pandas")`` does
+        both at once.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            ``"default"``: numpy arrays; ``"pandas"`` or ``"polars"``: data
+            frames with the feature names as columns; ``None``: unchanged.
+
+        Returns
+        -------
+        self : object
+            The detector.
+        """
+        if transform is None:
+            return self
+        if transform not in {"default", "pandas", "polars"}:
+            raise ValueError(
+                f"transform must be 'default', 'pandas', 'polars' or None, got {transform!r}."
+            )
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns of :meth:`feature_errors`: the input features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Must match ``feature_names_in_`` when both are given.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``feature_names_in_``, or ``x0, x1, ...`` without names.
+        """
+        check_is_fitted(self)
+        return _check_feature_names_in(self, input_features)
+
+    def _as_configured_container(self, values, X):
+        """``values`` in the container ``set_output`` (or the global config) asks for."""
+        container = getattr(self, "_sklearn_output_config", {}).get("transform", "default")
+        if container == "default":
+            container = get_config()["transform_output"]
+        if container == "pandas":
+            import pandas as pd
+
+            index = X.index if isinstance(X, pd.DataFrame) else None
+            return pd.DataFrame(values, columns=self.get_feature_names_out(), index=index)
+        if container == "polars":
+            import polars as pl
+
+            return pl.DataFrame(values, schema=list(self.get_feature_names_out()))
+        return values
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

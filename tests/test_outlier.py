@@ -265,3 +265,42 @@ def test_members_train_together_yet_apart(data):
     weights = module.encoder[0].weight
     assert not torch.allclose(weights[0], weights[1])
     assert len({tuple(rows) for rows in detector.estimators_samples_}) == 3
+
+
+def test_feature_errors_come_as_a_data_frame_through_a_pipeline(data):
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, _ = data
+    frame = pd.DataFrame(X[:, :5], columns=[f"num{i}" for i in range(5)])
+    frame["colour"] = np.where(X[:, 5] > 0, "red", "blue")
+
+    def pipeline_with(encoder, output="default", **column_options):
+        columns = ColumnTransformer(
+            [
+                ("scaled", StandardScaler(), list(frame.columns[:5])),
+                ("onehot", encoder, ["colour"]),
+            ],
+            **column_options,
+        )
+        pipeline = make_pipeline(columns, AutoencoderOutlierDetector(**FAST))
+        pipeline.set_output(transform=output)
+        pipeline[-1].set_output(transform=output)
+        return pipeline.fit(frame)
+
+    # A sparse block out of the ColumnTransformer works inside the pipeline.
+    assert pipeline_with(OneHotEncoder(), sparse_threshold=1.0).predict(frame).shape == (len(X),)
+
+    # Pandas output needs dense columns, as for any transformer.
+    pipeline = pipeline_with(OneHotEncoder(sparse_output=False), output="pandas")
+    rows = pipeline[:-1].transform(frame.iloc[:4])
+    errors = pipeline[-1].feature_errors(rows)
+    assert isinstance(errors, pd.DataFrame)
+    assert list(errors.columns) == list(pipeline[:-1].get_feature_names_out())
+    assert "onehot__colour_red" in errors.columns
+    assert list(errors.index) == list(rows.index)
+    np.testing.assert_allclose(
+        errors.to_numpy(), pipeline[-1].set_output(transform="default").feature_errors(rows)
+    )
