@@ -357,15 +357,21 @@ class BaseAutoencoder(
         A module with a linear path (:class:`~sklae._networks.LinearPathAutoencoder`)
         starts at PCA's solution for ``X``.
         """
-        n_features = X.shape[1]
         pca_start = self._starts_at_pca(X)
-        if self.encoder is not None:
-            # The user's layers keep the weights they came with.
-            return self._make_module(n_features)
-        module = build_initialized(lambda: self._make_module(n_features, pca_start), seed)
+        module = self._untrained_module(X.shape[1], pca_start, seed)
         if pca_start:
             self._start_at_pca(module, *principal_components(X, self._code_size_to_train(), seed))
         return module
+
+    def _untrained_module(self, n_features, pca_start, seed):
+        """The module of ``_make_module``, its initial weights drawn from ``seed`` alone.
+
+        Drawing touches no global random state; the user's own layers keep the
+        weights they came with.
+        """
+        if self.encoder is not None:
+            return self._make_module(n_features)
+        return build_initialized(lambda: self._make_module(n_features, pca_start), seed)
 
     def _start_at_pca(self, module, components, mean, variances):
         """Set ``module``'s linear path to PCA's solution."""
@@ -762,21 +768,12 @@ class BaseAutoencoder(
         }
 
     def _rebuilt_module(self, net_state):
-        n_features = self.n_features_in_
-        if self.encoder is not None:
-            module = self._make_module(n_features)
-        else:
-            # Initial weights are drawn (then replaced) without touching torch's
-            # global random state.
-            linear_path = net_state["linear_path"]
-            module = build_initialized(lambda: self._make_module(n_features, linear_path), 0)
+        # Initial weights are drawn, then replaced by the saved ones.
+        module = self._untrained_module(self.n_features_in_, net_state["linear_path"], 0)
         if net_state.get("code_width") is not None:
             width = net_state["code_width"]
             module.keep_units(net_state["kept_units"] or width, width)
         return module
-
-    def _rebuilt_criterion(self):
-        return self._make_criterion()
 
     # ------------------------------------------------------------------ inference
 

@@ -319,14 +319,21 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         """A member from the ``estimator`` template."""
         return clone(self.estimator).set_params(random_state=seed)
 
-    def _make_ensemble(self, n_features, seed):
-        code_size, hidden = self._member_shape(n_features)
+    def _make_ensemble(self, n_members, seed):
+        """The members' network for the fitted shape, weights drawn from ``seed`` alone."""
         return build_initialized(
             lambda: EnsembleAutoencoder(
-                self.n_estimators, n_features, hidden, code_size, self.activation
+                n_members,
+                self.n_features_in_,
+                self.hidden_layer_sizes_,
+                self.code_size_,
+                self.activation,
             ),
             seed,
         )
+
+    def _make_criterion(self):
+        return AutoencoderObjective(ReconstructionLoss("mse", "identity"))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -423,8 +430,8 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         training step of all members costs one batched product per layer
         instead of one step each.
         """
-        n_features = X_train.shape[1]
-        module = self._make_ensemble(n_features, int(seeds[0]))
+        self.code_size_, self.hidden_layer_sizes_ = self._member_shape(X_train.shape[1])
+        module = self._make_ensemble(self.n_estimators, int(seeds[0]))
         stacked = np.hstack([X_train[rows] for rows in samples]).astype(np.float32)
         batch_size, epochs = self._member_budget(len(stacked))
         device = resolve_device(self.device)
@@ -442,7 +449,7 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             # Training rows are clipped to a few robust standard deviations.
             reference_loss=max(1.0, float(np.mean(stacked**2))),
         )
-        net = build_net(module, self._rebuilt_criterion(), plan)
+        net = build_net(module, self._make_criterion(), plan)
         try:
             outcome = train(net, TrainingRows(rows_on(stacked, device)), epochs)
         except TrainingDivergedError as error:
@@ -453,7 +460,6 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             # Ctrl-C means stop the whole fit: raising lets fit restore the detector.
             raise KeyboardInterrupt
         self.net_ = net
-        self.code_size_, self.hidden_layer_sizes_ = self._member_shape(n_features)
         self.n_iter_ = np.full(self.n_estimators, outcome.epochs_run)
 
     def _fit_members(self, X_train, samples, seeds):
@@ -478,20 +484,9 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
     # ------------------------------------------------------------------ saving
 
-    def _describe_module(self, module):
-        return {"n_members": module.n_members}
-
     def _rebuilt_module(self, net_state):
-        code_size, hidden = self.code_size_, self.hidden_layer_sizes_
-        return build_initialized(
-            lambda: EnsembleAutoencoder(
-                net_state["n_members"], self.n_features_in_, hidden, code_size, self.activation
-            ),
-            0,
-        )
-
-    def _rebuilt_criterion(self):
-        return AutoencoderObjective(ReconstructionLoss("mse", "identity"))
+        # One member per subsample; the weights are loaded after.
+        return self._make_ensemble(len(self.estimators_samples_), 0)
 
     # ------------------------------------------------------------------ scoring
 

@@ -101,7 +101,8 @@ class PlainNetStateMixin(VersionedPickleMixin):
     optimiser's state, the per-epoch history; :func:`~sklae._engine.plain_net_state`)
     with what the subclass needs to rebuild its module (``_describe_module``);
     loading rebuilds the module from the estimator's parameters
-    (``_rebuilt_module``), so that it runs no code but sklae's, scikit-learn's
+    (``_rebuilt_module``) and the objective (``_make_criterion``, the hook the
+    estimators train with), so that it runs no code but sklae's, scikit-learn's
     and numpy's. skops calls ``__getstate__``, which refuses a state that is not
     plain data (``_plain_state_refusal``); pickle, copy and joblib call
     ``__reduce_ex__``, which stores the same state and may hold the user's own
@@ -120,7 +121,8 @@ class PlainNetStateMixin(VersionedPickleMixin):
         """An untrained module of the saved architecture (its weights are loaded after)."""
         raise NotImplementedError
 
-    def _rebuilt_criterion(self):
+    def _make_criterion(self):
+        """The training objective the net was built with."""
         raise NotImplementedError
 
     def __getstate__(self):
@@ -169,5 +171,5 @@ class PlainNetStateMixin(VersionedPickleMixin):
         )
         net_class = saved_net_class(net_state, getattr(self, "_net_class", AutoencoderNet))
         module = self._rebuilt_module(net_state)
-        net = build_net(module, self._rebuilt_criterion(), plan, net_class=net_class)
+        net = build_net(module, self._make_criterion(), plan, net_class=net_class)
         return restore_net(net, net_state)

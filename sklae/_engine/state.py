@@ -42,7 +42,7 @@ def to_plain(value):
 
 
 def _to_tensors(value):
-    """The inverse of :func:`to_plain` for an optimiser's state: arrays become tensors."""
+    """The inverse of :func:`to_plain` for state dicts: arrays become tensors."""
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.array(value))
     if isinstance(value, dict):
@@ -50,10 +50,6 @@ def _to_tensors(value):
     if isinstance(value, list | tuple):
         return type(value)(_to_tensors(item) for item in value)
     return value
-
-
-def _plain_state_dict(module):
-    return {name: tensor.detach().cpu().numpy() for name, tensor in module.state_dict().items()}
 
 
 def _callers_callbacks(net):
@@ -70,8 +66,8 @@ def plain_net_state(net):
     """
     return {
         "net_class": type(net).__name__,
-        "module": _plain_state_dict(net.module_),
-        "criterion": _plain_state_dict(net.criterion_),
+        "module": to_plain(net.module_.state_dict()),
+        "criterion": to_plain(net.criterion_.state_dict()),
         "optimizer": to_plain(net.optimizer_.state_dict()),
         "history": to_plain(list(net.history)),
         "random_seed": int(net.random_seed),
@@ -105,11 +101,8 @@ def restore_net(net, state):
     if missing:
         raise ValueError(f"the saved network state lacks {missing}; the file is damaged.")
 
-    def tensors(arrays):
-        return {name: torch.from_numpy(np.array(array)) for name, array in arrays.items()}
-
-    net.module_.load_state_dict(tensors(state["module"]))
-    net.criterion_.load_state_dict(tensors(state["criterion"]))
+    net.module_.load_state_dict(_to_tensors(state["module"]))
+    net.criterion_.load_state_dict(_to_tensors(state["criterion"]))
     net.optimizer_.load_state_dict(_to_tensors(state["optimizer"]))
     net.history = History(state["history"])
     net.random_seed = state["random_seed"]
