@@ -2,6 +2,7 @@
 
 from ._conformal import ConformalOutlierDetector
 from ._denoising import DenoisingAutoencoder
+from ._noise import denoise_image, estimate_noise_level
 from ._outlier import AutoencoderOutlierDetector
 from ._skops import skops_trusted_types
 from ._transformer import AutoencoderTransformer
@@ -20,6 +21,8 @@ __all__ = [
     "TrainingDivergedError",
     "VariationalAutoencoder",
     "__version__",
+    "denoise_image",
+    "estimate_noise_level",
     "plot_loss_curve",
     "skops_trusted_types",
 ]

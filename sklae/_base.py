@@ -249,8 +249,15 @@ class BaseAutoencoder(
         return (max(first, 2 * code_size), max(second, code_size))
 
     def _code_size_to_train(self, n_features=None):
-        """Width of the code the network is built with (resolved by ``fit``)."""
-        return getattr(self, "_trained_code_size", None) or int(self.code_size)
+        """Width of the code the network is built with (resolved by ``fit``).
+
+        None for a code size resolved from the data that a custom ``encoder``
+        left unresolved: the encoder fixes the width then.
+        """
+        trained = getattr(self, "_trained_code_size", None)
+        if trained or isinstance(self.code_size, str):
+            return trained
+        return int(self.code_size)
 
     def _resolved_output_activation(self):
         if self.output_activation == "auto":
@@ -806,9 +813,10 @@ class BaseAutoencoder(
         return self._map_rows(X, lambda module, rows: module.encode(rows), self._n_features_out)
 
     def _reconstruct(self, X, module=None):
-        return self._map_rows(
+        rows = self._map_rows(
             X, lambda module, rows: module.decode(module.encode(rows)), X.shape[1], module
         )
+        return self._clipped_to_output_bounds(rows)
 
     def _reconstruction_errors(self, X):
         """Mean squared reconstruction error of each row of validated ``X`` (float64)."""
@@ -912,7 +920,20 @@ class BaseAutoencoder(
                 f"X has {codes.shape[1]} features, but inverse_transform expects codes of "
                 f"code_size = {self._n_features_out} features."
             )
-        return self._map_rows(codes, lambda module, rows: module.decode(rows), self.n_features_in_)
+        rows = self._map_rows(codes, lambda module, rows: module.decode(rows), self.n_features_in_)
+        return self._clipped_to_output_bounds(rows)
+
+    def _output_bounds(self):
+        """Per-feature least and largest values of output rows, or None (no bounds)."""
+        return None
+
+    def _clipped_to_output_bounds(self, rows):
+        """Decoded ``rows`` within :meth:`_output_bounds` (reconstructions and decoded codes)."""
+        bounds = self._output_bounds()
+        if bounds is None:
+            return rows
+        low, high = bounds
+        return np.clip(rows, low.astype(rows.dtype), high.astype(rows.dtype))
 
     def score_samples(self, X):
         """Negative mean squared reconstruction error of each sample.

@@ -755,6 +755,12 @@ class AutoencoderObjective(nn.Module):
         Computed only where gradients are on (training), since it needs them.
     kl_weight : float
         Weight (``beta``) of the KL term of a variational module's outputs.
+    target_noise_variance : float
+        Variance of noise in the targets that is independent of the inputs
+        (noisy targets of Recorrupted-to-Recorrupted): the squared error's
+        expectation exceeds the error against the clean targets by it, so it
+        is subtracted, which leaves the gradients as they are and makes the
+        reported losses estimates of the error against the clean targets.
 
     Called as ``objective(outputs, target, inputs, module)`` where ``outputs`` is
     the module's :meth:`forward` tuple. The contractive penalty's random
@@ -763,11 +769,20 @@ class AutoencoderObjective(nn.Module):
 
     # The trainer passes the inputs and the module (for the contractive penalty).
     takes_inputs = True
+    # Objectives pickled by releases before it was an argument subtract nothing.
+    target_noise_variance = 0.0
 
     def __init__(
-        self, reconstruction, sparsity=0.0, sparsity_target=None, contractive=0.0, kl_weight=1.0
+        self,
+        reconstruction,
+        sparsity=0.0,
+        sparsity_target=None,
+        contractive=0.0,
+        kl_weight=1.0,
+        target_noise_variance=0.0,
     ):
         super().__init__()
+        self.target_noise_variance = float(target_noise_variance)
         self.reconstruction = reconstruction
         self.sparsity = float(sparsity)
         self.sparsity_target = sparsity_target
@@ -785,7 +800,7 @@ class AutoencoderObjective(nn.Module):
             # Penalise the posterior mean, not the sampled code, whose noise
             # carries no information about the input.
             code = posterior[0]
-        loss = self.reconstruction(reconstruction, target)
+        loss = self.reconstruction(reconstruction, target) - self.target_noise_variance
         if self.sparsity:
             loss = loss + self.sparsity * sparsity_penalty(code, self.sparsity_target)
         if self.contractive and inputs is not None and inputs.requires_grad:

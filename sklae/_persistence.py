@@ -65,8 +65,14 @@ class VersionedPickleMixin:
         state[LIBRARY_VERSIONS_KEY] = library_versions()
         return state
 
+    # Parameters added after a release, each with the value that keeps a model
+    # saved by that release computing what it did (its files lack them).
+    _parameters_since_earlier_releases: dict = {}
+
     def __setstate__(self, state):
         state = dict(state)
+        for name, value in self._parameters_since_earlier_releases.items():
+            state.setdefault(name, value)
         original = state.pop(VERSION_KEY, UNKNOWN_VERSION)
         if original != current_version():
             warnings.warn(

@@ -48,19 +48,32 @@ class NetworkPart(nn.Module):
         An autoencoder module with ``encode`` and ``decode`` methods.
     part : {"encoder", "decoder", "autoencoder"}
         What ``forward`` computes.
+    output_bounds : tuple of (ndarray, ndarray) or None, default=None
+        Per-feature least and largest values of rows the estimator outputs
+        (a :class:`~sklae.DenoisingAutoencoder` keeps them within its
+        training targets' range), applied to the decoder's output.
     """
 
-    def __init__(self, network, part):
+    def __init__(self, network, part, output_bounds=None):
         super().__init__()
         self.network = network
         self.part = part
+        self.clips = output_bounds is not None and part != "encoder"
+        if self.clips:
+            low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in output_bounds)
+            self.register_buffer("low", low)
+            self.register_buffer("high", high)
 
     def forward(self, x):
         if self.part == "encoder":
             return self.network.encode(x)
         if self.part == "decoder":
-            return self.network.decode(x)
-        return self.network.decode(self.network.encode(x))
+            rows = self.network.decode(x)
+        else:
+            rows = self.network.decode(self.network.encode(x))
+        if self.clips:
+            rows = torch.maximum(torch.minimum(rows, self.high), self.low)
+        return rows
 
 
 def _part_and_example(estimator, part):
@@ -78,7 +91,8 @@ def _part_and_example(estimator, part):
     # A copy, so that exporting changes neither the estimator's device nor its mode.
     network = copy.deepcopy(estimator.module_).cpu().eval().requires_grad_(False)
     width = estimator.code_size_ if part == "decoder" else estimator.n_features_in_
-    return NetworkPart(network, part).eval(), torch.zeros(EXAMPLE_ROWS, width)
+    bounds = estimator._output_bounds()
+    return NetworkPart(network, part, bounds).eval(), torch.zeros(EXAMPLE_ROWS, width)
 
 
 def _batch_dimension():

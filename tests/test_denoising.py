@@ -11,7 +11,7 @@ from scipy import sparse
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.decomposition import PCA
+from sklearn.decomposition import PCA, KernelPCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -38,6 +38,7 @@ DIGITS_DENOISER = {
     "max_iter": 20,
     "batch_size": 64,
     "learning_rate_init": 3e-3,
+    "learning_rate": "constant",
     "output_activation": "sigmoid",
     "random_state": 0,
 }
@@ -179,7 +180,8 @@ def test_denoises_digits_better_than_the_noise_and_pca(digits):
 
 def test_zero_noise_trains_exactly_like_the_plain_autoencoder(digits):
     X = digits[0][:300]
-    denoiser = DenoisingAutoencoder(noise_level=0.0, **TINY).fit(X)
+    # The same schedule too: the denoiser anneals its rate by default.
+    denoiser = DenoisingAutoencoder(noise_level=0.0, learning_rate="constant", **TINY).fit(X)
     plain = AutoencoderTransformer(**TINY).fit(X)
     assert_array_equal(denoiser.transform(X), plain.transform(X))
 
@@ -403,3 +405,86 @@ def test_bce_checks_the_clean_targets_not_the_noisy_inputs():
         DenoisingAutoencoder(loss="bce", max_iter=2).fit(clean, X_clean=noisy)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         DenoisingAutoencoder(loss="bce", max_iter=2).fit(noisy)
+
+
+# ------------------------------------------------------------- noisy rows alone
+
+
+def test_defaults_learn_from_noisy_rows_alone_and_beat_pca_and_kernel_pca(digits):
+    X_train, X_train_noisy, _, X_test, X_test_noisy, _ = digits
+    denoiser = DenoisingAutoencoder(random_state=0).fit(X_train_noisy)
+    # The level is estimated from the noisy rows, and the code keeps every
+    # principal direction whose signal variance exceeds the noise's.
+    assert denoiser.noise_level_ == pytest.approx(NOISE_STD, rel=0.1)
+    eigenvalues = PCA().fit(X_train_noisy).explained_variance_
+    assert denoiser.code_size_ == np.sum(eigenvalues > 2 * denoiser.noise_level_**2)
+    best_pca = max(
+        psnr(pca.inverse_transform(pca.transform(X_test_noisy)), X_test)
+        for pca in (PCA(k, random_state=0).fit(X_train_noisy) for k in (8, 12, 16, 24, 32))
+    )
+    kernel_pca = KernelPCA(
+        400, kernel="rbf", gamma=4e-3, alpha=5e-3, fit_inverse_transform=True, random_state=0
+    ).fit(X_train_noisy)
+    kernel_psnr = psnr(kernel_pca.inverse_transform(kernel_pca.transform(X_test_noisy)), X_test)
+    assert psnr(denoiser.predict(X_test_noisy), X_test) > max(best_pca, kernel_psnr) + 0.5
+    # Losses are estimates of the error against clean rows: the targets' own
+    # noise (variance 2 sigma^2) is taken out of them.
+    assert 0 < -denoiser.best_validation_score_ < NOISE_STD**2
+
+
+def test_noisy_rows_mode_is_the_default_for_gaussian_noise_of_unknown_level(digits):
+    X = digits[1][:300]
+    assert DenoisingAutoencoder(**TINY).fit(X).noise_level_ == pytest.approx(0.25, rel=0.15)
+    # A given level, another noise or loss: clean rows corrupted in training.
+    for params, level in [({"noise_level": 0.3}, 0.3), ({"noise": "masking"}, 0.1)]:
+        denoiser = DenoisingAutoencoder(**params, **TINY).fit(X)
+        assert denoiser.noise_level_ == level
+        assert not denoiser._noisy_inputs
+    clean = np.clip(digits[0][:300], 0, 1)
+    assert DenoisingAutoencoder(loss="bce", **TINY).fit(clean).noise_level_ == 0.1
+    # A known level of the noise in noisy rows.
+    known = DenoisingAutoencoder(noisy_data=True, noise_level=0.25, **TINY).fit(X)
+    assert known.noise_level_ == 0.25
+    assert known._noisy_inputs
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"noise": "masking"}, "noisy_data=True .* needs noise='gaussian'"),
+        ({"loss": "l1"}, "noisy_data=True .* needs loss='mse'"),
+    ],
+)
+def test_noisy_rows_mode_refuses_what_it_cannot_learn_from(digits, params, message):
+    with pytest.raises(ValueError, match=message):
+        DenoisingAutoencoder(noisy_data=True, **params, **TINY).fit(digits[1][:100])
+
+
+def test_noisy_rows_training_is_reproducible_and_keeps_its_first_estimate(digits):
+    X = digits[1][:400]
+    first = DenoisingAutoencoder(**TINY).fit(X)
+    assert_array_equal(first.predict(X), DenoisingAutoencoder(**TINY).fit(X).predict(X))
+    streamed = DenoisingAutoencoder(**TINY).partial_fit(X[:200])
+    level = streamed.noise_level_
+    streamed.partial_fit(X[200:] * 3.0)
+    # A later chunk is not re-estimated: a chunk has fewer rows to estimate from.
+    assert streamed.noise_level_ == level
+
+
+def test_outputs_stay_within_the_range_of_the_training_targets(digits):
+    X_train, X_train_noisy = digits[0], digits[1]
+    # Clean pixels in [0, 1]: a wildly scaled input still decodes to pixels.
+    denoiser = DenoisingAutoencoder(noise_level=0.25, **TINY).fit(X_train)
+    wild = 5 * X_train_noisy[:100] - 2
+    for output in (
+        denoiser.predict(wild),
+        denoiser.inverse_transform(10 * denoiser.transform(wild)),
+    ):
+        assert np.all(output >= denoiser.data_min_)
+        assert np.all(output <= denoiser.data_max_)
+    assert denoiser.data_max_.max() == 1.0
+    # With clean twins, their range is the range.
+    paired = DenoisingAutoencoder(**TINY).fit(X_train_noisy, X_clean=X_train)
+    assert_array_equal(paired.data_min_, X_train.min(axis=0))
+    assert paired.predict(wild).min() >= 0
+    assert paired.predict(wild).max() <= 1

@@ -205,6 +205,43 @@ class Corruption:
         return torch.where((noise >= self.level / 2) & (noise < self.level), high, corrupted)
 
 
+class Recorruption:
+    """Two noisy copies of noisy rows whose noises are independent (Recorrupted-to-Recorrupted).
+
+    For rows ``y = x + n`` with white Gaussian noise ``n`` of standard
+    deviation ``noise_std``, a fresh ``z`` of the same law gives the input
+    ``y + scale * z`` and the target ``y - z / scale``: their noises ``n +
+    scale * z`` and ``n - z / scale`` are jointly Gaussian and uncorrelated,
+    hence independent, so the expected squared error against the target is
+    the error against the clean ``x`` plus a constant (Pang et al., 2021,
+    "Recorrupted-to-Recorrupted: unsupervised deep learning for image
+    denoising"). A network cannot lower it by reproducing its input's noise.
+
+    Parameters
+    ----------
+    noise_std : float
+        Standard deviation of the noise already in the rows.
+    scale : float
+        ``alpha`` of the paper: the input's noise grows by a factor
+        ``sqrt(1 + scale**2)``, the target's variance by ``1 + 1 / scale**2``.
+    """
+
+    # Batches take (input, target) from it, not an input for the rows as targets.
+    pairs = True
+
+    def __init__(self, noise_std, scale):
+        self.noise_std = float(noise_std)
+        self.scale = float(scale)
+
+    def __call__(self, batch, generator):
+        """``(input, target)`` copies of ``batch``, drawn with ``generator``."""
+        noise = torch.randn(
+            batch.shape, generator=generator, device=batch.device, dtype=batch.dtype
+        )
+        noise = noise * self.noise_std
+        return batch + self.scale * noise, batch - noise / self.scale
+
+
 class TrainingRows:
     """What the network learns from: target rows and what it sees of them.
 
@@ -357,6 +394,8 @@ class Batches:
             target = targets.batch(positions, self.device, self.dtype)
             if inputs is not None:
                 source = inputs.batch(positions, self.device, self.dtype)
+            elif noise_generator is not None and getattr(corruption, "pairs", False):
+                source, target = corruption(target, noise_generator)
             elif noise_generator is not None:
                 source = corruption(target, noise_generator)
             else:

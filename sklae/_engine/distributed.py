@@ -101,13 +101,17 @@ class SliceOfGlobalCorruption:
         self.corruption = corruption
         self.rank = rank
         self.world_size = world_size
+        self.pairs = getattr(corruption, "pairs", False)
 
     def __call__(self, batch, generator):
         n_rows = batch.shape[0]
         mine = slice(self.rank * n_rows, (self.rank + 1) * n_rows)
         whole = batch.new_zeros((n_rows * self.world_size, *batch.shape[1:]))
         whole[mine] = batch
-        return self.corruption(whole, generator)[mine]
+        drawn = self.corruption(whole, generator)
+        if self.pairs:
+            return tuple(part[mine] for part in drawn)
+        return drawn[mine]
 
 
 @dataclass

@@ -1,0 +1,223 @@
+"""Noise of data: its level, estimated from the rows alone, and denoising whole images.
+
+:func:`estimate_noise_level` is what ``DenoisingAutoencoder(noise_level="auto")``
+uses; :func:`denoise_image` applies a denoiser trained on image patches to a
+whole image. This module imports numpy, scipy and scikit-learn only.
+"""
+
+from functools import lru_cache
+from numbers import Integral
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.image import extract_patches_2d, reconstruct_from_patches_2d
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_array
+
+# Rows the noise level is estimated from, for larger data (an evenly spaced
+# sample): the covariance spectrum of 20000 rows is already sharp.
+NOISE_ESTIMATE_ROWS = 20_000
+# Points of the grid the Marchenko-Pastur distribution is integrated on.
+MP_GRID_POINTS = 4001
+
+
+@lru_cache(maxsize=4096)
+def marchenko_pastur_median(ratio):
+    """Median of the Marchenko-Pastur law of unit variance for aspect ratio ``ratio`` in (0, 1].
+
+    The limiting distribution of the eigenvalues of the sample covariance of
+    pure unit-variance noise, ``p`` variables and ``n`` rows, ``ratio = p / n``:
+    its mean is 1 and its median below 1, more so the larger ``ratio``.
+    """
+    if ratio <= 0:
+        return 1.0
+    ratio = min(float(ratio), 1.0)
+    low, high = (1 - np.sqrt(ratio)) ** 2, (1 + np.sqrt(ratio)) ** 2
+    x = np.linspace(low, high, MP_GRID_POINTS)
+    density = np.sqrt(np.maximum((high - x) * (x - low), 0.0)) / (2 * np.pi * ratio * x)
+    cumulative = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(x))])
+    return float(np.interp(0.5, cumulative / cumulative[-1], x))
+
+
+def covariance_spectrum(X):
+    """Ascending eigenvalues of the sample covariance of ``X``'s rows, and its larger dimension.
+
+    From the smaller of the two Gram matrices: with more columns than rows the
+    nonzero eigenvalues of ``X^T X / n`` are those of ``X X^T / n``, scaled to
+    ``/ max(n, d)`` so that pure noise follows the Marchenko-Pastur law of
+    ratio ``min / max`` either way.
+    """
+    centred = X - X.mean(axis=0)
+    n_rows, n_columns = centred.shape
+    degrees = max(n_rows - 1, 1)
+    if n_columns <= n_rows:
+        gram = centred.T @ centred / degrees
+        size = degrees
+    else:
+        gram = centred @ centred.T / n_columns
+        size = n_columns
+    eigenvalues = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+    if n_columns > n_rows:
+        # Centring removes one dimension: the smallest eigenvalue is zero.
+        eigenvalues = eigenvalues[1:]
+    return np.sort(eigenvalues), size
+
+
+def evenly_spaced_rows(X, max_rows=NOISE_ESTIMATE_ROWS):
+    """At most ``max_rows`` evenly spaced rows of ``X``, dense float64."""
+    sample = X[:: max(1, X.shape[0] // max_rows)]
+    if sparse.issparse(sample):
+        sample = sample.toarray()
+    return np.asarray(sample, dtype=np.float64)
+
+
+def components_above_noise(X, noise_level, noisy=True):
+    """How many principal directions of ``X`` carry more signal variance than noise variance.
+
+    A direction's signal variance is its variance less the noise's
+    ``noise_level**2`` when ``X`` is noisy (``noisy``), its whole variance
+    when ``X`` is clean. Projecting noisy rows on the directions where the
+    signal's variance exceeds the noise's is what minimises Stein's unbiased
+    estimate of the projection's squared error (keeping a direction costs
+    ``2 sigma**2`` of divergence and gains its variance less the noise's,
+    Mallows' Cp): the best linear code for denoising. At least 1.
+    """
+    eigenvalues, _ = covariance_spectrum(evenly_spaced_rows(X))
+    threshold = (2.0 if noisy else 1.0) * float(noise_level) ** 2
+    return max(1, int(np.sum(eigenvalues > threshold)))
+
+
+@validate_params(
+    {
+        "X": ["array-like", "sparse matrix"],
+        "max_rows": [Interval(Integral, 3, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def estimate_noise_level(X, *, max_rows=NOISE_ESTIMATE_ROWS):
+    """Standard deviation of additive white Gaussian noise in ``X``, from ``X`` alone.
+
+    The noise of every entry adds ``sigma**2`` to every eigenvalue of the rows'
+    covariance, while a signal that does not fill every direction (pixels of
+    images, redundant columns of a table) leaves the smallest eigenvalues to the
+    noise alone. Those follow the Marchenko-Pastur law, whose mean is
+    ``sigma**2``. The estimate takes the largest set of smallest eigenvalues
+    whose median is at least the Marchenko-Pastur median times their mean (a
+    signal eigenvalue among them drags the mean above the median) and returns
+    the square root of their mean: the test of Chen, Zhu and Heng (2015),
+    "An efficient statistical method for image noise level estimation", with
+    the median of the Marchenko-Pastur law in place of the mean, which keeps
+    it unbiased when rows are not much more numerous than columns.
+
+    On images and on tables whose columns share their information it is
+    within a few percent of the truth for noise from 0.05 to 0.5 of the data's
+    range (see the user guide). Where the signal fills every direction (a
+    table of a few independent columns) the noise cannot be told from the
+    signal by second moments: the estimate is then an upper bound, large when
+    the noise is small.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Noisy rows (at least 3 rows and 2 columns for an estimate).
+
+    max_rows : int, default=20000
+        Larger ``X`` is estimated from this many evenly spaced rows.
+
+    Returns
+    -------
+    noise_level : float
+        The estimated standard deviation, in the units of ``X``; 0.0 when
+        ``X`` has fewer than 3 rows or 2 columns (nothing to estimate from).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sklae import estimate_noise_level
+    >>> X = load_digits().data / 16
+    >>> noisy = X + np.random.default_rng(0).normal(scale=0.2, size=X.shape)
+    >>> round(estimate_noise_level(noisy), 2)
+    0.2
+    """
+    X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=np.float64)
+    sample = evenly_spaced_rows(X, max_rows)
+    if sample.shape[0] < 3 or sample.shape[1] < 2:
+        return 0.0
+    eigenvalues, size = covariance_spectrum(sample)
+    # Partial means of the m smallest eigenvalues, for every m at once.
+    means = np.cumsum(eigenvalues) / np.arange(1, len(eigenvalues) + 1)
+    for count in range(len(eigenvalues), 1, -1):
+        tail = eigenvalues[:count]
+        if np.median(tail) >= means[count - 1] * marchenko_pastur_median(count / size):
+            return float(np.sqrt(means[count - 1]))
+    return float(np.sqrt(means[1]))
+
+
+@validate_params(
+    {
+        "denoiser": [object],
+        "image": ["array-like"],
+        "patch_size": [tuple],
+    },
+    prefer_skip_nested_validation=True,
+)
+def denoise_image(denoiser, image, patch_size):
+    """Denoise a whole image with a denoiser trained on its patches' rows.
+
+    Every overlapping ``patch_size`` patch of ``image`` is flattened to a row
+    (as :func:`~sklearn.feature_extraction.image.extract_patches_2d` and
+    ``reshape(n_patches, -1)`` make them for training), denoised with
+    ``denoiser.predict``, and each pixel becomes the mean of its denoised
+    copies in every patch that covers it
+    (:func:`~sklearn.feature_extraction.image.reconstruct_from_patches_2d`).
+    Averaging the overlapping estimates also averages out part of what each
+    patch leaves of the noise.
+
+    Parameters
+    ----------
+    denoiser : fitted estimator with ``predict``
+        For example a :class:`~sklae.DenoisingAutoencoder` fit on rows of
+        ``patch_size`` patches (of this image or of others like it).
+
+    image : array-like of shape (height, width) or (height, width, channels)
+        The noisy image, in the units the denoiser was trained in.
+
+    patch_size : tuple of (int, int)
+        ``(patch_height, patch_width)``, as in training.
+
+    Returns
+    -------
+    denoised : ndarray of the shape of ``image``
+        The denoised image, float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.feature_extraction.image import extract_patches_2d
+    >>> from sklae import DenoisingAutoencoder, denoise_image
+    >>> rng = np.random.default_rng(0)
+    >>> clean = np.add.outer(np.sin(np.arange(48) / 5), np.cos(np.arange(48) / 7)) / 4 + 0.5
+    >>> noisy = clean + rng.normal(scale=0.1, size=clean.shape)
+    >>> patches = extract_patches_2d(noisy, (6, 6)).reshape(-1, 36)
+    >>> denoiser = DenoisingAutoencoder(max_iter=5, learning_rate="cosine", random_state=0)
+    >>> denoiser = denoiser.fit(patches)
+    >>> denoised = denoise_image(denoiser, noisy, (6, 6))
+    >>> bool(np.mean((denoised - clean) ** 2) < np.mean((noisy - clean) ** 2))
+    True
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim not in (2, 3):
+        raise ValueError(
+            f"image must have shape (height, width) or (height, width, channels); got shape "
+            f"{image.shape}."
+        )
+    if len(patch_size) != 2 or any(not isinstance(s, Integral) or s < 1 for s in patch_size):
+        raise ValueError(f"patch_size must be two positive ints; got {patch_size!r}.")
+    if patch_size[0] > image.shape[0] or patch_size[1] > image.shape[1]:
+        raise ValueError(
+            f"patch_size {tuple(patch_size)} is larger than the image, of shape {image.shape}."
+        )
+    patches = extract_patches_2d(image, tuple(patch_size))
+    denoised = np.asarray(denoiser.predict(patches.reshape(len(patches), -1)), dtype=np.float64)
+    return reconstruct_from_patches_2d(denoised.reshape(patches.shape), image.shape)

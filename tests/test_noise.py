@@ -1,0 +1,149 @@
+"""Tests of the noise level estimate, of pairs drawn from noisy rows and of denoise_image."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from scipy import sparse
+from sklearn.datasets import load_digits
+from sklearn.feature_extraction.image import extract_patches_2d
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklae import DenoisingAutoencoder, denoise_image, estimate_noise_level
+from sklae._engine import Recorruption
+from sklae._noise import components_above_noise, marchenko_pastur_median
+
+LEVELS = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def low_rank_table(n_rows=3000, n_columns=30, rank=5, seed=0):
+    """A table whose 30 columns mix 5 latent variables: redundant columns, as in sensors."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n_rows, rank))
+    mixing = rng.standard_normal((rank, n_columns)) / np.sqrt(rank)
+    return latent @ mixing + rng.uniform(-1, 1, n_columns)
+
+
+def noisy(X, level, seed=1):
+    return X + np.random.default_rng(seed).normal(scale=level, size=X.shape)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_estimate_within_ten_percent_on_images(level):
+    X = load_digits().data / 16
+    assert estimate_noise_level(noisy(X, level)) == pytest.approx(level, rel=0.1)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_estimate_within_ten_percent_on_a_table_of_redundant_columns(level):
+    assert estimate_noise_level(noisy(low_rank_table(), level)) == pytest.approx(level, rel=0.1)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_estimate_within_ten_percent_on_patches_of_a_photograph(level):
+    skimage_data = pytest.importorskip("skimage.data")
+    from skimage.color import rgb2gray
+
+    photo = noisy(rgb2gray(skimage_data.chelsea()), level)
+    patches = extract_patches_2d(photo, (8, 8), max_patches=20000, random_state=0)
+    estimate = estimate_noise_level(patches.reshape(len(patches), -1))
+    assert estimate == pytest.approx(level, rel=0.1)
+
+
+def test_estimate_is_an_upper_bound_where_the_signal_fills_every_direction():
+    # Four independent columns: no direction is left to the noise alone, so
+    # the noise cannot be told from the signal; the estimate says more noise.
+    X = np.random.default_rng(0).standard_normal((2000, 4))
+    assert estimate_noise_level(noisy(X, 0.1)) > 0.3
+
+
+def test_estimate_of_clean_rank_deficient_rows_is_near_zero_and_scales_with_the_data():
+    X = low_rank_table()
+    assert estimate_noise_level(X) < 1e-6
+    noisy_rows = noisy(X, 0.2)
+    assert_allclose(estimate_noise_level(10 * noisy_rows), 10 * estimate_noise_level(noisy_rows))
+
+
+def test_estimate_of_wide_rows_uses_the_smaller_gram_matrix():
+    # More columns than rows: 150 rows of 400 columns, rank 5.
+    X = low_rank_table(n_rows=150, n_columns=400)
+    assert estimate_noise_level(noisy(X, 0.3)) == pytest.approx(0.3, rel=0.1)
+
+
+def test_estimate_takes_sparse_input_and_samples_evenly():
+    X = noisy(low_rank_table(), 0.2)
+    assert estimate_noise_level(sparse.csr_matrix(X)) == pytest.approx(estimate_noise_level(X))
+    assert estimate_noise_level(X, max_rows=1000) == pytest.approx(0.2, rel=0.1)
+
+
+def test_estimate_of_too_little_data_is_zero_and_bad_parameters_raise():
+    assert estimate_noise_level(np.ones((2, 5))) == 0.0
+    assert estimate_noise_level(np.ones((10, 1))) == 0.0
+    with pytest.raises(InvalidParameterError, match="max_rows"):
+        estimate_noise_level(np.ones((10, 3)), max_rows=2)
+    with pytest.raises(ValueError, match="NaN"):
+        estimate_noise_level(np.full((10, 3), np.nan))
+
+
+def test_marchenko_pastur_median_matches_simulated_noise():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((4000, 1000))
+    eigenvalues = np.linalg.eigvalsh(noise.T @ noise / 4000)
+    assert marchenko_pastur_median(1000 / 4000) == pytest.approx(np.median(eigenvalues), rel=0.01)
+    assert marchenko_pastur_median(0.0) == 1.0
+
+
+def test_components_above_noise_is_the_rank_of_the_signal():
+    X = noisy(low_rank_table(), 0.1)
+    assert components_above_noise(X, 0.1, noisy=True) == 5
+    # Clean rows of rank 5 have five directions of any variance above a small noise's.
+    assert components_above_noise(low_rank_table(), 0.01, noisy=False) == 5
+
+
+def test_recorrupted_pairs_carry_independent_noise_of_the_stated_variances():
+    clean = torch.zeros(200_000, 2)
+    generator = torch.Generator().manual_seed(0)
+    rows = clean + 0.3 * torch.randn(clean.shape, generator=generator)
+    source, target = Recorruption(0.3, scale=0.5)(rows, generator)
+    source_noise, target_noise = (source - clean).ravel(), (target - clean).ravel()
+    assert source_noise.var().item() == pytest.approx(0.09 * (1 + 0.25), rel=0.02)
+    assert target_noise.var().item() == pytest.approx(0.09 * (1 + 4), rel=0.02)
+    correlation = np.corrcoef(source_noise.numpy(), target_noise.numpy())[0, 1]
+    assert abs(correlation) < 0.01
+
+
+class _Identity:
+    def predict(self, X):
+        return X
+
+
+@pytest.mark.parametrize("shape", [(20, 17), (20, 17, 3)])
+def test_denoise_image_averages_the_patches_back_into_the_image(shape):
+    image = np.random.default_rng(0).random(shape)
+    assert_allclose(denoise_image(_Identity(), image, (5, 4)), image)
+
+
+def test_denoise_image_with_a_patch_denoiser_beats_the_noise():
+    rows, columns = np.meshgrid(np.arange(48), np.arange(48), indexing="ij")
+    clean = 0.5 + 0.25 * np.sin(rows / 5) * np.cos(columns / 7)
+    noisy_image = noisy(clean, 0.1)
+    patches = extract_patches_2d(noisy_image, (6, 6)).reshape(-1, 36)
+    denoiser = DenoisingAutoencoder(max_iter=20, learning_rate="cosine", random_state=0)
+    denoiser.fit(patches)
+    denoised = denoise_image(denoiser, noisy_image, (6, 6))
+    assert denoised.shape == clean.shape
+    assert np.mean((denoised - clean) ** 2) < 0.2 * np.mean((noisy_image - clean) ** 2)
+
+
+@pytest.mark.parametrize(
+    ("image", "patch_size", "message"),
+    [
+        (np.zeros(10), (2, 2), "image must have shape"),
+        (np.zeros((10, 10)), (11, 2), "larger than the image"),
+        (np.zeros((10, 10)), (2, 0), "two positive ints"),
+        (np.zeros((10, 10)), (2, 2, 2), "two positive ints"),
+    ],
+)
+def test_denoise_image_refuses_bad_shapes(image, patch_size, message):
+    with pytest.raises(ValueError, match=message):
+        denoise_image(_Identity(), image, patch_size)
