@@ -1,7 +1,7 @@
 """
-=====================================================
+======================================================
 Denoising a photograph from the noisy photograph alone
-=====================================================
+======================================================
 
 Only a noisy photograph is at hand: no clean version, and the noise level is
 unknown. A :class:`~sklae.DenoisingAutoencoder` with its defaults, fit on the
