@@ -24,7 +24,8 @@ test images, so an oracle; the grid is in the table), ``KernelPCA`` as in
 scikit-learn's example (rbf, 400 components, ``alpha=5e-3``, gamma ``1e-3``
 and gamma scaled to the number of pixels, ``1e-3 * 256 / n_pixels``; fit on a
 subsample, its cost grows with the cube of the rows) and sklae's default. With
-``--conv``, also the convolutional default (``image_shape``) on image rows. On
+``--conv``, also the convolutional default (``image_shape``, the data declared
+as images) on image rows and on the patches of photographs. On
 photographs also scikit-image's ``denoise_nl_means`` (``h = 0.8 sigma``, 5 x 5
 patches, distance 6, as in scikit-image's gallery), ``denoise_tv_chambolle``
 (its default weight) and BM3D (``bm3d`` package, if installed), each on the
@@ -35,6 +36,7 @@ them estimates it itself).
 Usage::
 
     python benchmarks/bench_denoising.py                  # every set
+    python benchmarks/bench_denoising.py --conv           # and the convolutional default
     python benchmarks/bench_denoising.py --quick          # subsamples, a few minutes
     python benchmarks/bench_denoising.py --sets digits photos_0.1
 
@@ -267,7 +269,7 @@ def photo_methods_on_images(noisy_images):
     return methods, sigmas
 
 
-def run_photos(name, size):
+def run_photos(name, size, conv):
     std = PHOTO_SETS[name]
     train = [noisy(grey_photo(photo), std, seed) for seed, photo in enumerate(TRAIN_PHOTOS)]
     clean_tests = [grey_photo(photo, size["crop"]) for photo in TEST_PHOTOS]
@@ -308,11 +310,15 @@ def run_photos(name, size):
         rows.append({"method": f"{label} on patches", "psnr": patch_score(model), "fit_s": seconds})
         report(name, rows[-1])
 
-    model = DenoisingAutoencoder(random_state=0)
-    seconds = fit_timed(model, fit_rows)
-    rows.append({**dae_row("sklae default on patches", model, seconds), "psnr": patch_score(model)})
-    figure["sklae default"] = denoise_image(model, noisy_tests[0], PATCH)
-    report(name, rows[-1])
+    candidates = [("sklae default on patches", {})]
+    if conv:
+        candidates.append(("sklae default, convolutional, on patches", {"image_shape": PATCH}))
+    for label, params in candidates:
+        model = DenoisingAutoencoder(random_state=0, **params)
+        seconds = fit_timed(model, fit_rows)
+        rows.append({**dae_row(label, model, seconds), "psnr": patch_score(model)})
+        figure[label.replace(" on patches", "")] = denoise_image(model, noisy_tests[0], PATCH)
+        report(name, rows[-1])
 
     methods, sigmas = photo_methods_on_images(noisy_tests)
     for label, method in methods:
@@ -410,9 +416,10 @@ def format_results(results, stamp, figures, quick):
         "",
         "## Summary",
         "",
-        "| set | noise | sklae default (dB) | best of PCA and KernelPCA (dB) | sklae - best (dB) "
+        "| set | noise | sklae default (dB) | convolutional default (dB) "
+        "| best of PCA and KernelPCA (dB) | default - best (dB) | convolutional - best (dB) "
         "| non-local means (dB) | BM3D (dB) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, (rows, _, info) in results.items():
         by_method = {row["method"]: row["psnr"] for row in rows}
@@ -420,11 +427,20 @@ def format_results(results, stamp, figures, quick):
         classical = max(
             row["psnr"] for row in rows if row["method"].startswith(("PCA", "KernelPCA"))
         )
-        nlm = by_method.get("non-local means (skimage)")
-        bm3d = by_method.get("BM3D")
+        conv = by_method.get(
+            "sklae default, convolutional",
+            by_method.get("sklae default, convolutional, on patches"),
+        )
+
+        def cell(value, spec=".2f"):
+            return "" if value is None else format(value, spec)
+
+        conv_gain = None if conv is None else conv - classical
+        nlm, bm3d = by_method.get("non-local means (skimage)"), by_method.get("BM3D")
         lines.append(
-            f"| {name} | {info['noise']} | {ours:.2f} | {classical:.2f} | {ours - classical:+.2f} "
-            f"| {'' if nlm is None else f'{nlm:.2f}'} | {'' if bm3d is None else f'{bm3d:.2f}'} |"
+            f"| {name} | {info['noise']} | {ours:.2f} | {cell(conv)} | {classical:.2f} "
+            f"| {ours - classical:+.2f} | {cell(conv_gain, '+.2f')} "
+            f"| {cell(nlm)} | {cell(bm3d)} |"
         )
     for name, (rows, _, info) in results.items():
         lines += [
@@ -454,7 +470,9 @@ def main(argv=None):
     every_set = [*IMAGE_SETS, *PHOTO_SETS]
     parser.add_argument("--sets", nargs="+", default=every_set, choices=every_set)
     parser.add_argument("--quick", action="store_true", help="subsamples and crops")
-    parser.add_argument("--conv", action="store_true", help="also the convolutional default")
+    parser.add_argument(
+        "--conv", action="store_true", help="also the convolutional default (image_shape)"
+    )
     parser.add_argument(
         "--output",
         default=None,
@@ -477,7 +495,7 @@ def main(argv=None):
             results[name] = run_image_rows(name, size, args.data_dir, args.conv)
             plot_rows(results[name][1], results[name][2], figure, stamp)
         else:
-            results[name] = run_photos(name, size)
+            results[name] = run_photos(name, size, args.conv)
             plot_photo(results[name][1], results[name][2], figure, stamp)
         figures[name] = figure.name
     output.write_text(format_results(results, stamp, figures, args.quick))

@@ -393,15 +393,23 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
     >>> X, _ = load_digits(return_X_y=True)
     >>> X = X / 16.0
     >>> X_noisy = X + np.random.default_rng(0).normal(scale=0.25, size=X.shape)
-    >>> denoiser = DenoisingAutoencoder(
-    ...     noise_level=0.25, hidden_layer_sizes=(128,), batch_size=64,
-    ...     learning_rate_init=3e-3, max_iter=20, random_state=0,
-    ... )
-    >>> denoiser = denoiser.fit(X)
+
+    Noisy rows only, noise level unknown (the defaults):
+
+    >>> denoiser = DenoisingAutoencoder(random_state=0).fit(X_noisy)
+    >>> bool(abs(denoiser.noise_level_ - 0.25) < 0.025)
+    True
     >>> X_denoised = denoiser.predict(X_noisy)
     >>> X_denoised.shape
     (1797, 64)
-    >>> bool(np.mean((X_denoised - X) ** 2) < np.mean((X_noisy - X) ** 2))
+    >>> bool(np.mean((X_denoised - X) ** 2) < 0.5 * np.mean((X_noisy - X) ** 2))
+    True
+
+    Clean rows, corrupted with noise of a given level in training:
+
+    >>> denoiser = DenoisingAutoencoder(noise_level=0.25, max_iter=20, random_state=0)
+    >>> denoiser = denoiser.fit(X)
+    >>> bool(np.mean((denoiser.predict(X_noisy) - X) ** 2) < np.mean((X_noisy - X) ** 2))
     True
     """
 
