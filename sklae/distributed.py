@@ -169,6 +169,10 @@ def _spawned_process(rank, world_size, folder, job):
                 warnings.simplefilter("always")
                 fit_params = {name: _restored(value) for name, value in job["fit_params"].items()}
                 fitted = _fit_in_group(job["estimator"], _restored(job["X"]), fit_params)
+            # Every process past its last collective before any tears the group
+            # down: gloo aborts (SIGABRT) a process whose peer leaves while
+            # communication between them may still be in flight.
+            dist.barrier()
         finally:
             dist.destroy_process_group()
         if rank == 0:
