@@ -64,6 +64,7 @@ from ._validation import (
     FLOAT_DTYPES,
     check_array,
     check_unit_interval,
+    evenly_spaced_rows,
     is_out_of_core,
     positive_ints,
     resolve_device,
@@ -105,7 +106,7 @@ def principal_components(X, n_components, seed):
     the rank PCA can find; from an evenly spaced sample of ``PCA_START_ROWS``
     rows when ``X`` is larger (a memmap is read for those rows only).
     """
-    sample = np.asarray(X[:: max(1, X.shape[0] // PCA_START_ROWS)], dtype=np.float64)
+    sample = evenly_spaced_rows(X, PCA_START_ROWS)
     if len(sample) < 2:
         # One row has no spread to find directions in: the mean alone.
         mean = torch.as_tensor(sample.mean(axis=0), dtype=torch.float32)
@@ -1038,8 +1039,7 @@ class DeterministicAutoencoder(BaseAutoencoder):
         """
         if not self._code_size_is_fraction() or self.encoder is not None:
             return None if self.encoder is not None else int(self.code_size)
-        sample = X[:: max(1, X.shape[0] // PCA_START_ROWS)]
-        sample = np.asarray(sample.toarray() if sparse.issparse(sample) else sample, np.float64)
+        sample = evenly_spaced_rows(X, PCA_START_ROWS)
         if min(sample.shape) < 2:
             return 1
         pca = PCA(n_components=float(self.code_size), svd_solver="full").fit(sample)

@@ -637,7 +637,7 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         # The targets of pairs drawn from noisy rows carry noise of variance
         # sigma**2 (1 + 1 / alpha**2) that the inputs do not predict.
         # getattr: saved models of earlier releases learnt from clean targets.
-        if getattr(self, "_noisy_inputs", False) and getattr(self, "_recorrupted", False):
+        if getattr(self, "_recorrupted", False):
             criterion.target_noise_variance = self.noise_level_**2 * (1 + 1 / RECORRUPTION_SCALE**2)
         return criterion
 

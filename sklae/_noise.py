@@ -2,17 +2,18 @@
 
 :func:`estimate_noise_level` is what ``DenoisingAutoencoder(noise_level="auto")``
 uses; :func:`denoise_image` applies a denoiser trained on image patches to a
-whole image. This module imports numpy, scipy and scikit-learn only.
+whole image.
 """
 
 from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from scipy import sparse
 from sklearn.feature_extraction.image import extract_patches_2d, reconstruct_from_patches_2d
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
+
+from ._validation import evenly_spaced_rows
 
 # Rows the noise level is estimated from, for larger data (an evenly spaced
 # sample): the covariance spectrum of 20000 rows is already sharp.
@@ -63,14 +64,6 @@ def covariance_spectrum(X):
     return np.sort(eigenvalues), size
 
 
-def evenly_spaced_rows(X, max_rows=NOISE_ESTIMATE_ROWS):
-    """At most ``max_rows`` evenly spaced rows of ``X``, dense float64."""
-    sample = X[:: max(1, X.shape[0] // max_rows)]
-    if sparse.issparse(sample):
-        sample = sample.toarray()
-    return np.asarray(sample, dtype=np.float64)
-
-
 def components_above_noise(X, noise_level, noisy=True):
     """How many principal directions of ``X`` carry more signal variance than noise variance.
 
@@ -82,7 +75,7 @@ def components_above_noise(X, noise_level, noisy=True):
     ``2 sigma**2`` of divergence and gains its variance less the noise's,
     Mallows' Cp): the best linear code for denoising. At least 1.
     """
-    eigenvalues, _ = covariance_spectrum(evenly_spaced_rows(X))
+    eigenvalues, _ = covariance_spectrum(evenly_spaced_rows(X, NOISE_ESTIMATE_ROWS))
     threshold = (2.0 if noisy else 1.0) * float(noise_level) ** 2
     return max(1, int(np.sum(eigenvalues > threshold)))
 

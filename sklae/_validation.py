@@ -147,3 +147,14 @@ def validate_out_of_core(estimator, X, reset):
             input_name="X",
             estimator_name=type(estimator).__name__,
         )
+
+
+def evenly_spaced_rows(X, max_rows):
+    """At most ``max_rows`` evenly spaced rows of ``X`` (dense, sparse or a memmap), dense float64.
+
+    A memmap is read for those rows only.
+    """
+    sample = X[:: max(1, X.shape[0] // max_rows)]
+    if sparse.issparse(sample):
+        sample = sample.toarray()
+    return np.asarray(sample, dtype=np.float64)
