@@ -203,15 +203,17 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         as ``MLPRegressor`` does. A denoiser's inputs or targets are drawn
         afresh every epoch, so its gradients are noisier than a plain
         autoencoder's, and a rate annealed to zero removes the noise floor
-        that a constant rate leaves: the default here, unlike the other
-        estimators (chosen on MNIST, +0.23 dB; confirmed on Fashion-MNIST,
-        photographs at noise 0.1 and 0.2 and digits: +0.27, +0.13, +0.17,
-        +0.06 dB, learning from noisy rows alone). A skorch ``LRScheduler``
-        in ``callbacks`` takes over the schedule. :meth:`partial_fit` always
-        uses a constant rate.
+        that a constant rate leaves (chosen on MNIST, +0.23 dB; confirmed on
+        Fashion-MNIST, photographs at noise 0.1 and 0.2 and digits: +0.27,
+        +0.13, +0.17, +0.06 dB, learning from noisy rows alone). A skorch
+        ``LRScheduler`` in ``callbacks`` takes over the schedule.
+        :meth:`partial_fit` always uses a constant rate.
 
-    learning_rate_init : float, default=1e-3
-        Learning rate of the Adam optimiser.
+    learning_rate_init : float or "auto", default=1e-3
+        Learning rate of the Adam optimiser. ``"auto"`` is ``3e-3``, with the
+        weights of more than 128 inputs per unit at ``128 / fan_in`` of it, as
+        in :class:`AutoencoderTransformer` (not the default here: not measured
+        with this estimator's objective).
 
     alpha : float, default=0.0
         Strength of the L2 penalty on the weights (not the biases), applied as

@@ -123,6 +123,10 @@ class PlainNetStateMixin(VersionedPickleMixin):
         """Plain data that, with the parameters, rebuilds ``module``'s architecture."""
         return {}
 
+    def _rate_reference_fan_in(self):
+        """The fan-in above which the fit trained weights at a share of the rate."""
+        return None
+
     def _rebuilt_module(self, net_state):
         """An untrained module of the saved architecture (its weights are loaded after)."""
         raise NotImplementedError
@@ -172,6 +176,8 @@ class PlainNetStateMixin(VersionedPickleMixin):
             device = "cpu"
         plan = TrainingPlan(
             learning_rate=1e-3,  # replaced by the saved optimiser state
+            # The optimiser's parameter groups as the fit made them.
+            rate_reference_fan_in=self._rate_reference_fan_in(),
             device=device,
             callbacks=list(getattr(self, "callbacks", None) or []),
         )

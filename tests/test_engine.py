@@ -28,14 +28,17 @@ from sklae._engine import (
     configure_net,
     map_module,
     map_rows,
+    rate_factors,
     train,
 )
 from sklae._engine.data import draw_seed, epoch_seed, pass_seeds
 from sklae._networks import (
+    Autoencoder,
     AutoencoderObjective,
     MLPAutoencoder,
     ReconstructionLoss,
     build_initialized,
+    conv_encoder_decoder,
 )
 
 N_ROWS = 23
@@ -1038,3 +1041,40 @@ def test_configure_net_with_a_new_criterion_restarts_the_optimiser_with_the_new_
     # A fresh optimiser: no Adam moments carried over from the old objective.
     assert not net.optimizer_.state
     assert_same_weights(before, weights(net))
+
+
+# ---------------------------------------------------------------------- rates by fan-in
+
+
+def test_rate_factors_scale_the_weights_with_more_inputs_than_the_reference():
+    module = MLPAutoencoder(784, 8, (128, 64))
+    # The input layer (784 inputs per unit) alone exceeds 128 inputs.
+    assert rate_factors(module, 128) == {"encoder.0.weight": pytest.approx(128 / 784)}
+    assert rate_factors(module, 64) == {
+        "encoder.0.weight": pytest.approx(64 / 784),
+        "encoder.2.weight": pytest.approx(64 / 128),
+        "decoder.4.weight": pytest.approx(64 / 128),
+    }
+    assert rate_factors(module, None) == {}
+
+
+def test_rate_factors_count_a_convolutions_inputs_over_its_kernel():
+    encoder, decoder = conv_encoder_decoder((28, 28), 4, (8, 16), ())
+    factors = rate_factors(Autoencoder(encoder, decoder), 64)
+    conv_weights = [
+        (name, p) for name, p in encoder.named_parameters() if p.ndim == 4 and p.shape[1] == 8
+    ]
+    # 8 channels in, 3 x 3 kernels: 72 inputs per unit.
+    name, _ = conv_weights[0]
+    assert factors[f"encoder.{name}"] == pytest.approx(64 / 72)
+
+
+def test_build_net_trains_scaled_weights_at_their_share_of_the_rate():
+    module = MLPAutoencoder(300, 2, (16,))
+    net = build_net(module, ReconstructionLoss(), TrainingPlan(0.01, rate_reference_fan_in=100))
+    names = {id(p): name for name, p in net.module_.named_parameters()}
+    rates = {
+        names[id(p)]: group["lr"] for group in net.optimizer_.param_groups for p in group["params"]
+    }
+    assert rates.pop("encoder.0.weight") == pytest.approx(0.01 * 100 / 300)
+    assert set(rates.values()) == {0.01}

@@ -407,6 +407,8 @@ def interrupted_fit(early_stopping, interrupt):
         # From random weights, which the first epochs clearly improve on (a start
         # at PCA's solution that they do not beat would be kept instead).
         init="random",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
         random_state=3,
         callbacks=[SpoilWeightsAt(6), WeightsPerEpoch(), interrupt],
     )
@@ -707,7 +709,8 @@ def test_convergence_warning_is_sklearns():
     X = np.random.default_rng(SEED).random((40, 3))
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        AutoencoderTransformer(**TINY_NETWORK).fit(X)
+        # A constant rate that runs out of epochs (a cosine schedule ends as planned).
+        AutoencoderTransformer(**TINY_NETWORK, learning_rate="constant").fit(X)
 
     assert [type(w.message) for w in record] == [ConvergenceWarning]
 

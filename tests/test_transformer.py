@@ -48,11 +48,16 @@ FAST_PARAMS = {
 }
 
 # For tests of the training loop itself (batches, partial_fit, warm starts, the
-# epoch table, ...): random initial weights and no rows held out, the defaults
-# before init="auto" and early_stopping="auto". Those start at PCA's solution and
-# keep it unless held-out rows show a clear improvement, which a few epochs on
-# little data rarely make.
-PLAIN_TRAINING = {"init": "random", "early_stopping": False}
+# epoch table, ...): random initial weights, no rows held out and a constant
+# rate, the defaults before init="auto", early_stopping="auto" and the annealed
+# "auto" rate. Those start at PCA's solution and keep it unless held-out rows
+# show a clear improvement, which a few epochs on little data rarely make.
+PLAIN_TRAINING = {
+    "init": "random",
+    "early_stopping": False,
+    "learning_rate": "constant",
+    "learning_rate_init": 1e-3,
+}
 
 # Adam with this step size leaves the loss infinite within two epochs on digits.
 DIVERGING_LEARNING_RATE = 1e6
@@ -114,7 +119,8 @@ def test_linear_autoencoder_reaches_pca_reconstruction_error():
         callbacks=[LRScheduler(policy="CosineAnnealingLR", T_max=epochs)],
         # Trained there from random weights on every row: init="auto" would start
         # at PCA's solution and keep it.
-        **PLAIN_TRAINING,
+        init="random",
+        early_stopping=False,
         random_state=SEED,
     ).fit(DIGITS)
 
@@ -531,7 +537,9 @@ def test_too_large_learning_rate_raises_a_divergence_error():
 
 
 def test_fewer_rows_than_batch_size_are_trained():
-    model = fast_model(batch_size=256, max_iter=20, learning_rate_init=1e-2, **PLAIN_TRAINING)
+    model = fast_model(
+        batch_size=256, max_iter=20, **{**PLAIN_TRAINING, "learning_rate_init": 1e-2}
+    )
     model.fit(SMALL[:10])
 
     assert model.net_.history[-1]["train_batch_count"] == 1
@@ -732,7 +740,7 @@ def test_early_stopping_holds_out_validation_fraction():
 
 def test_convergence_warning_when_max_iter_is_reached():
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
-        fast_model(max_iter=2).fit(SMALL)
+        fast_model(max_iter=2, learning_rate="constant").fit(SMALL)
 
 
 def test_no_convergence_warning_when_training_stops_on_its_own():
@@ -993,8 +1001,8 @@ def test_l1_loss_trains():
     def l1_error(model):
         return float(np.mean(np.abs(SMALL - model.inverse_transform(model.transform(SMALL)))))
 
-    start = fitted_model(loss="l1", max_iter=1, learning_rate_init=1e-2, **PLAIN_TRAINING)
-    trained = fitted_model(loss="l1", max_iter=30, learning_rate_init=1e-2, **PLAIN_TRAINING)
+    start = fitted_model(loss="l1", max_iter=1, **{**PLAIN_TRAINING, "learning_rate_init": 1e-2})
+    trained = fitted_model(loss="l1", max_iter=30, **{**PLAIN_TRAINING, "learning_rate_init": 1e-2})
 
     assert l1_error(trained) < 0.8 * l1_error(start)
     assert trained.loss_curve_[-1] < trained.loss_curve_[0]

@@ -35,6 +35,7 @@ from .net import (
     configure_net,
     held_out_count,
     map_module,
+    rate_factors,
     rows_on,
     train,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "map_rows",
     "pass_seeds",
     "plain_net_state",
+    "rate_factors",
     "restore_net",
     "saved_net_class",
     "rows_on",

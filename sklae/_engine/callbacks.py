@@ -14,10 +14,20 @@ from skorch.callbacks import Callback, EarlyStopping
 
 from ..exceptions import TrainingDivergedError
 
+# Key of an optimiser parameter group's share of the net's learning rate (a
+# group without it trains at the full rate).
+RATE_FACTOR = "rate_factor"
+
 # A training loss this many times the reference (the loss of the untrained
 # network, or of predicting the mean where the caller knows it) is not an
 # unlucky epoch: it is three orders of magnitude, and training has diverged.
 DIVERGENCE_GROWTH = 1e3
+
+
+def set_learning_rate(optimizer, rate):
+    """Set the optimiser's rate to ``rate``, each parameter group at its share of it."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate * group.get(RATE_FACTOR, 1.0)
 
 
 class ImprovementStopper(EarlyStopping):
@@ -213,7 +223,8 @@ class CosineLearningRate(Callback):
     last steps; shrinking the steps to zero over a known budget ends with
     small steps, and the budget's end is planned rather than a failure to
     converge. At the end of the run the optimiser's rate is set back to
-    ``lr``, so that a later run starts from it.
+    ``lr``, so that a later run starts from it. A parameter group that trains
+    at a share of the rate (its ``RATE_FACTOR`` entry) keeps its share.
     """
 
     def __init__(self, epochs):
@@ -240,8 +251,7 @@ class CosineLearningRate(Callback):
 
     @staticmethod
     def _set_rate(net, rate):
-        for group in net.optimizer_.param_groups:
-            group["lr"] = rate
+        set_learning_rate(net.optimizer_, rate)
 
 
 class ProgressReport(Callback):

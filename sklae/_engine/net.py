@@ -19,13 +19,16 @@ import torch
 from scipy import sparse
 from skorch import NeuralNet
 from skorch.callbacks import GradientNormClipping, LRScheduler, ProgressBar
+from torch import nn
 
 from ..exceptions import TrainingDivergedError
 from .callbacks import (
+    RATE_FACTOR,
     CosineLearningRate,
     DivergenceGuard,
     ImprovementStopper,
     ProgressReport,
+    set_learning_rate,
 )
 from .data import (
     EVALUATION_BATCH_SIZE,
@@ -83,6 +86,11 @@ class TrainingPlan:
         known solution such as PCA's, or a fitted model trained further): with
         validation rows they are scored as an epoch and kept unless an epoch
         beats them by more than the noise of the validation rows.
+    rate_reference_fan_in : int or None
+        Scale the learning rate of each weight with more inputs per unit
+        (fan-in) than this by ``rate_reference_fan_in / fan_in``
+        (:func:`rate_factors`); ``None`` trains every weight at
+        ``learning_rate``.
     learning_rate_schedule : {"constant", "cosine"}
         ``"cosine"`` anneals the rate to zero over ``max_epochs`` epochs
         (:class:`~.callbacks.CosineLearningRate`), unless ``callbacks``
@@ -108,6 +116,7 @@ class TrainingPlan:
     split_seed: int = 0
     reference_loss: float | None = None
     score_start: bool = False
+    rate_reference_fan_in: int | None = None
     learning_rate_schedule: str = "constant"
     report_after: float | None = None
 
@@ -310,6 +319,54 @@ def _callbacks_key(plan):
     )
 
 
+def rate_factors(module, reference_fan_in):
+    """Share of the learning rate of each weight of ``module`` whose fan-in exceeds a reference.
+
+    Adam moves every weight by about the learning rate per step, whatever the
+    scale of its gradient, so the pre-activation of a unit with ``fan_in``
+    inputs moves by up to ``fan_in`` times the rate: a rate that suits a
+    layer of 128 inputs shakes a layer of 784 (an image's pixels) six times
+    as hard. Scaling a weight's rate by ``reference_fan_in / fan_in`` bounds
+    every unit's step by that of a unit with ``reference_fan_in`` inputs:
+    the per-layer Adam rate of the maximal-update parametrisation (Yang et
+    al., 2021, *Tensor Programs V*), which scales rates as ``1 / fan_in``.
+    Measured on 20000 MNIST images (code 8, 2000 steps of a cosine schedule
+    from 3e-3): 0.636x PCA's test error with one rate for every weight,
+    0.578x with the input layers' rate at a third of it. Weights of at most
+    ``reference_fan_in`` inputs and every bias keep the full rate (omitted
+    from the result); ``None`` scales nothing.
+
+    Returns
+    -------
+    dict
+        ``{parameter name: factor}`` for the weights whose rate is scaled.
+    """
+    if reference_fan_in is None:
+        return {}
+    factors = {}
+    for name, parameter in module.named_parameters():
+        if parameter.ndim < 2:
+            continue
+        fan_in, _ = nn.init._calculate_fan_in_and_fan_out(parameter)
+        if fan_in > reference_fan_in:
+            factors[name] = reference_fan_in / fan_in
+    return factors
+
+
+def _parameter_groups(module, plan):
+    """skorch's parameter groups: biases without weight decay, scaled rates by factor."""
+    groups = [("*.bias", {"weight_decay": 0.0})]
+    by_factor = {}
+    for name, factor in rate_factors(module, plan.rate_reference_fan_in).items():
+        by_factor.setdefault(factor, []).append(name)
+    for factor, names in sorted(by_factor.items()):
+        # fnmatch patterns: parameter names hold no wildcard characters.
+        groups.extend(
+            (name, {"lr": plan.learning_rate * factor, RATE_FACTOR: factor}) for name in names
+        )
+    return groups
+
+
 def build_net(module, criterion, plan, net_class=AutoencoderNet, **net_params):
     """An initialised net that trains ``module`` with ``criterion`` as ``plan`` says.
 
@@ -325,8 +382,9 @@ def build_net(module, criterion, plan, net_class=AutoencoderNet, **net_params):
         # One fused kernel per step instead of a loop over parameters: the
         # same Adam update, and a third less time per step on small networks.
         optimizer__fused=True,
-        # The L2 penalty applies to weights, not to biases, as in MLPRegressor.
-        optimizer__param_groups=[("*.bias", {"weight_decay": 0.0})],
+        # The L2 penalty applies to weights, not to biases, as in MLPRegressor;
+        # weights of many inputs may train at a share of the rate.
+        optimizer__param_groups=_parameter_groups(module, plan),
         max_epochs=plan.max_epochs,
         batch_size=plan.batch_size,
         train_split=_split(plan),
@@ -360,13 +418,14 @@ def configure_net(net, plan, criterion=None):
         "verbose": plan.verbose,
         "train_split": _split(plan),
     }
-    # skorch puts the parameter groups matched by a pattern (the biases) first
-    # and the remaining parameters, which decay, last.
-    groups = net.optimizer_.param_groups
-    decayed_group = len(groups) - 1
-    if groups[decayed_group].get("weight_decay") != plan.weight_decay:
-        params[f"optimizer__param_groups__{decayed_group}__weight_decay"] = plan.weight_decay
+    # Every group but the biases' decays; groups match parameters by name.
+    names = {id(parameter): name for name, parameter in net.module_.named_parameters()}
+    for index, group in enumerate(net.optimizer_.param_groups):
+        biases = all(names[id(parameter)].endswith(".bias") for parameter in group["params"])
+        if not biases and group.get("weight_decay") != plan.weight_decay:
+            params[f"optimizer__param_groups__{index}__weight_decay"] = plan.weight_decay
     net.set_params(**params)
+    _apply_rate_factors(net, plan)
     if getattr(net, "callbacks_key", None) != _callbacks_key(plan):
         net.set_params(callbacks=_callbacks(plan))
         # skorch's set_params initialises the callbacks before it stores the new
@@ -384,6 +443,28 @@ def configure_net(net, plan, criterion=None):
         callbacks__divergence_guard__reference_loss=plan.reference_loss,
     )
     return net
+
+
+def _apply_rate_factors(net, plan):
+    """Give each parameter group its share of the plan's rate (skorch set one rate for all).
+
+    When the plan scales other weights than the optimiser's groups hold (a
+    warm start that changed the rule), the optimiser is re-created with the
+    plan's groups, as skorch does for a changed objective.
+    """
+    factors = rate_factors(net.module_, plan.rate_reference_fan_in)
+    names = {id(parameter): name for name, parameter in net.module_.named_parameters()}
+    held = {
+        names[id(parameter)]: group.get(RATE_FACTOR, 1.0)
+        for group in net.optimizer_.param_groups
+        for parameter in group["params"]
+        if group.get(RATE_FACTOR, 1.0) != 1.0
+    }
+    if held != factors:
+        net.optimizer__param_groups = _parameter_groups(net.module_, plan)
+        net.optimizer__weight_decay = plan.weight_decay
+        net.initialize_optimizer()
+    set_learning_rate(net.optimizer_, plan.learning_rate)
 
 
 def train(net, rows, epochs):
