@@ -76,15 +76,19 @@ from .exceptions import DivergenceWarning, TrainingDivergedError
 AUTO_BATCH_SIZE = 256
 MIN_AUTO_BATCH_SIZE = 16
 STEPS_PER_EPOCH = 32
-# The bounds on the epochs of max_iter="auto" (see BaseAutoencoder._max_epochs).
+# Gradient steps max_iter="auto" budgets for a fit, and the bounds on the
+# epochs that makes (see BaseAutoencoder._max_epochs).
+AUTO_TRAINING_STEPS = 4000
 MIN_AUTO_EPOCHS = 10
 MAX_AUTO_EPOCHS = 200
 # hidden_layer_sizes="auto": the widths of small and mid-sized problems, widened
 # for wide codes (see BaseAutoencoder._resolve_hidden_widths).
 AUTO_HIDDEN_WIDTHS = (128, 64)
-# learning_rate_init="auto": Adam's rate, and the fan-in above which a weight
-# trains at a share of it (see BaseAutoencoder._learning_rate).
+# learning_rate_init="auto": Adam's rate for batches of AUTO_RATE_BATCH_SIZE
+# rows, and the fan-in above which a weight trains at a share of it (see
+# BaseAutoencoder._learning_rate).
 AUTO_LEARNING_RATE = 3e-3
+AUTO_RATE_BATCH_SIZE = 256
 RATE_REFERENCE_FAN_IN = 128
 # verbose="auto": a fit still running after this many seconds reports progress.
 REPORT_AFTER_SECONDS = 20.0
@@ -188,8 +192,6 @@ class BaseAutoencoder(
     # The skorch net class a new fit trains (sklae.distributed sets a
     # data-parallel subclass on the estimator it fits).
     _net_class = AutoencoderNet
-    # Gradient steps max_iter="auto" budgets for a fit (see _max_epochs).
-    _auto_training_steps = 4000
 
     @abstractmethod
     def __init__(self):
@@ -496,7 +498,7 @@ class BaseAutoencoder(
     def _max_epochs(self, n_training_rows, batch_size):
         """Epochs of a fit: ``max_iter``, or for ``"auto"`` a budget of gradient steps.
 
-        ``"auto"`` trains for about ``_auto_training_steps`` steps, at least
+        ``"auto"`` trains for about ``AUTO_TRAINING_STEPS`` steps, at least
         ``MIN_AUTO_EPOCHS`` and at most ``MAX_AUTO_EPOCHS`` epochs. What a
         network needs to learn is counted in steps, not passes: with
         ``batch_size="auto"`` a thousand rows make some 32 steps per epoch and
@@ -511,21 +513,24 @@ class BaseAutoencoder(
         if self.max_iter != "auto":
             return self.max_iter
         steps_per_epoch = max(1, math.ceil(n_training_rows / batch_size))
-        epochs = math.ceil(self._auto_training_steps / steps_per_epoch)
+        epochs = math.ceil(AUTO_TRAINING_STEPS / steps_per_epoch)
         return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, epochs))
 
-    def _learning_rate(self):
-        """Adam's rate: ``learning_rate_init``, or ``AUTO_LEARNING_RATE`` for ``"auto"``.
+    def _learning_rate(self, batch_size):
+        """Adam's rate for steps of ``batch_size`` rows: ``learning_rate_init``, or for "auto"
+        ``AUTO_LEARNING_RATE`` scaled by the square root of the batch's share of
+        ``AUTO_RATE_BATCH_SIZE`` (never above it).
 
-        ``"auto"`` also trains each weight with more than
+        The square-root rule keeps the noise of Adam's steps the same as batches
+        shrink (Malladi, Lyu, Panigrahi and Arora, "On the SDEs and scaling
+        rules for adaptive gradient algorithms", NeurIPS 2022): small data sets,
+        whose batches are small, train at about ``1e-3``, large ones at
+        ``3e-3``. ``"auto"`` also trains each weight with more than
         ``RATE_REFERENCE_FAN_IN`` inputs per unit at a share of the rate that
-        falls as one over its fan-in (:func:`sklae._engine.rate_factors`), so
-        that a rate that suits tables of tens of columns does not shake the
-        input layer of 784 pixels (measured on MNIST: 0.636x PCA's error with
-        one rate, 0.578x with the input layer's scaled).
+        falls as one over its fan-in (:func:`sklae._engine.rate_factors`).
         """
         if self.learning_rate_init == "auto":
-            return AUTO_LEARNING_RATE
+            return AUTO_LEARNING_RATE * min(1.0, math.sqrt(batch_size / AUTO_RATE_BATCH_SIZE))
         return self.learning_rate_init
 
     def _rate_reference_fan_in(self):
@@ -538,7 +543,7 @@ class BaseAutoencoder(
         n_held_out = held_out_count(n_rows, self.validation_fraction) if use_validation else 0
         verbose = 0 if self.verbose == "auto" else int(self.verbose)
         return TrainingPlan(
-            learning_rate=self._learning_rate(),
+            learning_rate=self._learning_rate(batch_size),
             rate_reference_fan_in=self._rate_reference_fan_in(),
             # partial_fit has no horizon to anneal over: its rate stays constant.
             learning_rate_schedule="constant" if incremental else self.learning_rate,
@@ -664,7 +669,7 @@ class BaseAutoencoder(
             outcome = train(net, rows, epochs)
         except TrainingDivergedError as error:
             raise TrainingDivergedError(
-                f"{error} Lower learning_rate_init (now {self._learning_rate()}), scale the "
+                f"{error} Lower learning_rate_init (now {plan.learning_rate}), scale the "
                 "input (for example with StandardScaler or MinMaxScaler), or clip gradients "
                 "with max_grad_norm (for example max_grad_norm=1.0)."
             ) from error
@@ -714,7 +719,7 @@ class BaseAutoencoder(
             warnings.warn(
                 f"{outcome.diverged} The weights training started from scored best on the "
                 "validation rows and were kept. Lower learning_rate_init (now "
-                f"{self._learning_rate()}), scale the input (for example with StandardScaler), "
+                f"{plan.learning_rate}), scale the input (for example with StandardScaler), "
                 "or clip gradients with max_grad_norm (for example max_grad_norm=1.0).",
                 DivergenceWarning,
                 stacklevel=6,
@@ -735,7 +740,7 @@ class BaseAutoencoder(
                 f"Training settled at a loss of {final_loss:.4g}, {final_loss / reference:.3g} "
                 f"times the loss of predicting every column's mean ({reference:.4g}): the "
                 f"optimisation diverged{kept}. Lower learning_rate_init (now "
-                f"{self._learning_rate()}), scale the input (for example with StandardScaler), "
+                f"{plan.learning_rate}), scale the input (for example with StandardScaler), "
                 "or clip gradients with max_grad_norm (for example max_grad_norm=1.0).",
                 DivergenceWarning,
                 stacklevel=6,

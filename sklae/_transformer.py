@@ -317,13 +317,6 @@ class AutoencoderTransformer(DeterministicAutoencoder):
     (1797, 64)
     """
 
-    # With the cosine schedule from the "auto" rate, 2000 steps reach what 4000
-    # at a constant 1e-3 did (ADBench tables, three seeds: 0.648x / 0.336x PCA's
-    # error on the two halves against 0.656x / 0.344x) with 0.7x the steps: an
-    # annealed rate converges within a budget that a constant one needs about
-    # twice for (budgeted training, Li, Yumer and Ramanan, ICLR 2020).
-    _auto_training_steps = 2000
-
     def __init__(
         self,
         code_size=0.95,
