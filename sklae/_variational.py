@@ -125,9 +125,10 @@ class VariationalAutoencoder(BaseAutoencoder):
         :meth:`partial_fit` always uses a constant rate.
 
     learning_rate_init : float or "auto", default=1e-3
-        Learning rate of the Adam optimiser. ``"auto"`` is ``3e-3``, with the
-        weights of more than 128 inputs per unit at ``128 / fan_in`` of it, as
-        in :class:`AutoencoderTransformer` (not the default here: not measured
+        Learning rate of the Adam optimiser. ``"auto"`` scales ``3e-3`` by the
+        square root of the batch's share of 256 rows and trains the weights of
+        more than 128 inputs per unit at ``128 / fan_in`` of it, as in
+        :class:`AutoencoderTransformer` (not the default here: not measured
         with this estimator's objective).
 
     alpha : float, default=0.0

@@ -356,15 +356,16 @@ def rate_factors(module, reference_fan_in):
 def _parameter_groups(module, plan):
     """skorch's parameter groups: biases without weight decay, scaled rates by factor."""
     groups = [("*.bias", {"weight_decay": 0.0})]
-    by_factor = {}
+    # One group per scaled weight (a name is an fnmatch pattern matching itself):
+    # few weights have many inputs, the input layers mostly.
     for name, factor in rate_factors(module, plan.rate_reference_fan_in).items():
-        by_factor.setdefault(factor, []).append(name)
-    for factor, names in sorted(by_factor.items()):
-        # fnmatch patterns: parameter names hold no wildcard characters.
-        groups.extend(
-            (name, {"lr": plan.learning_rate * factor, RATE_FACTOR: factor}) for name in names
-        )
+        groups.append((name, {"lr": plan.learning_rate * factor, RATE_FACTOR: factor}))
     return groups
+
+
+def _parameter_names(module):
+    """``{id(parameter): name}`` of ``module``'s parameters."""
+    return {id(parameter): name for name, parameter in module.named_parameters()}
 
 
 def build_net(module, criterion, plan, net_class=AutoencoderNet, **net_params):
@@ -419,7 +420,7 @@ def configure_net(net, plan, criterion=None):
         "train_split": _split(plan),
     }
     # Every group but the biases' decays; groups match parameters by name.
-    names = {id(parameter): name for name, parameter in net.module_.named_parameters()}
+    names = _parameter_names(net.module_)
     for index, group in enumerate(net.optimizer_.param_groups):
         biases = all(names[id(parameter)].endswith(".bias") for parameter in group["params"])
         if not biases and group.get("weight_decay") != plan.weight_decay:
@@ -453,7 +454,7 @@ def _apply_rate_factors(net, plan):
     plan's groups, as skorch does for a changed objective.
     """
     factors = rate_factors(net.module_, plan.rate_reference_fan_in)
-    names = {id(parameter): name for name, parameter in net.module_.named_parameters()}
+    names = _parameter_names(net.module_)
     held = {
         names[id(parameter)]: group.get(RATE_FACTOR, 1.0)
         for group in net.optimizer_.param_groups
