@@ -308,10 +308,38 @@ def _split(plan):
     return RandomRowSplit(plan.validation_fraction, plan.split_seed)
 
 
+class _SameCallbacks:
+    """The caller's callbacks, equal to another list only of the very same objects.
+
+    It holds them, so that none is freed while the net keeps the key: a key of
+    their ``repr`` (or ``id``) compared equal when a new callback took the
+    memory of a freed one, and the new callback was then never put to work.
+    """
+
+    def __init__(self, entries):
+        self.entries = tuple(
+            entry if isinstance(entry, tuple) else (None, entry) for entry in entries
+        )
+
+    def __eq__(self, other):
+        if not isinstance(other, _SameCallbacks) or len(self.entries) != len(other.entries):
+            return False
+        return all(
+            name == other_name and callback is other_callback
+            for (name, callback), (other_name, other_callback) in zip(self.entries, other.entries)
+        )
+
+    __hash__ = None
+
+    def __deepcopy__(self, memo):
+        # A copied net (a warm start trains a copy) keeps the caller's objects.
+        return self
+
+
 def _callbacks_key(plan):
     """What, in a plan, can only change by replacing the net's callbacks."""
     return (
-        repr(plan.callbacks),
+        _SameCallbacks(plan.callbacks),
         plan.verbose >= 2,
         plan.learning_rate_schedule,
         plan.max_epochs,
