@@ -161,11 +161,12 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         number of inputs, and the share keeps that step at what it is for 128
         inputs (the per-layer rate of maximal-update parametrisation, Yang et
         al., 2021). Measured against a constant ``1e-3`` over the same budget
-        (three seeds): ADBench tables 0.664x and 0.321x PCA's error on the
-        two halves against 0.656x and 0.344x, scikit-learn's tables 0.936x
-        against 0.934x, digits 0.499x against 0.502x; 20000 MNIST images,
-        code 8: 0.565x against 0.579x (``3e-3`` on every weight: 0.636x in
-        half the budget). A float trains every weight at that rate.
+        (tables: three seeds, digits: two, MNIST: one): ADBench tables 0.664x
+        and 0.321x PCA's error on the two halves against 0.656x and 0.344x,
+        scikit-learn's tables 0.936x against 0.934x, digits 0.499x against
+        0.502x; 20000 MNIST images, code 8: 0.565x against 0.579x (``3e-3`` on
+        every weight: 0.636x in half the budget). A float trains every weight
+        at that rate.
 
     alpha : float, default=0.0
         Strength of the L2 penalty on the weights (not the biases), applied as

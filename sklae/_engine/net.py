@@ -12,6 +12,7 @@ never the estimators.
 """
 
 import copy
+import fnmatch
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -381,9 +382,14 @@ def rate_factors(module, reference_fan_in):
     return factors
 
 
+# skorch's pattern of the parameters without weight decay (as in MLPRegressor).
+NOT_DECAYED = "*.bias"
+
+
 def _parameter_groups(module, plan):
-    """skorch's parameter groups: biases without weight decay, scaled rates by factor."""
-    groups = [("*.bias", {"weight_decay": 0.0})]
+    """skorch's parameter groups: the biases without weight decay, and each weight
+    trained at a share of the rate in a group of its own."""
+    groups = [(NOT_DECAYED, {"weight_decay": 0.0})]
     # One group per scaled weight (a name is an fnmatch pattern matching itself):
     # few weights have many inputs, the input layers mostly.
     for name, factor in rate_factors(module, plan.rate_reference_fan_in).items():
@@ -447,10 +453,12 @@ def configure_net(net, plan, criterion=None):
         "verbose": plan.verbose,
         "train_split": _split(plan),
     }
-    # Every group but the biases' decays; groups match parameters by name.
+    # Every group but the biases' (_parameter_groups) decays.
     names = _parameter_names(net.module_)
     for index, group in enumerate(net.optimizer_.param_groups):
-        biases = all(names[id(parameter)].endswith(".bias") for parameter in group["params"])
+        biases = all(
+            fnmatch.fnmatch(names[id(parameter)], NOT_DECAYED) for parameter in group["params"]
+        )
         if not biases and group.get("weight_decay") != plan.weight_decay:
             params[f"optimizer__param_groups__{index}__weight_decay"] = plan.weight_decay
     net.set_params(**params)
