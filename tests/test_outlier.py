@@ -137,6 +137,35 @@ def test_members_use_subsamples_and_auto_sizes(data):
     assert_array_equal(detector.n_iter_, 150)
 
 
+def test_auto_sizes_are_bounded_on_wide_data():
+    # 300 features: the members stay 128 units wide (a row costs O(n_features)).
+    X = np.random.RandomState(0).normal(size=(60, 300))
+    detector = AutoencoderOutlierDetector(n_estimators=1, max_iter=1, random_state=0).fit(X)
+    assert detector.hidden_layer_sizes_ == (128,)
+    assert detector.code_size_ == 64
+    narrow = AutoencoderOutlierDetector(n_estimators=1, max_iter=1, random_state=0)
+    assert narrow.fit(X[:, :40]).hidden_layer_sizes_ == (40,)
+    assert narrow.code_size_ == 20
+
+
+def test_networks_score_rows_bounded_as_in_training(data, fitted):
+    X, _ = data
+    # Beyond the clip the networks see the clipped value: the codes do not move,
+    # while the reconstruction error still grows with the value.
+    row = X[:1].copy()
+    far, farther = row.copy(), row.copy()
+    far[0, 0] = fitted.center_[0] + 4 * fitted.clip * fitted.scale_[0]
+    farther[0, 0] = fitted.center_[0] + 40 * fitted.clip * fitted.scale_[0]
+    near, distant = fitted.score_components(np.vstack([far, farther]))
+    assert_allclose(near[1:], distant[1:])
+    assert distant[0] > near[0]
+    # The reconstruction view is the Cauchy log-likelihood of the scaled residuals.
+    X_scaled = (X[:5] - fitted.center_) / fitted.scale_
+    codes, reconstructions = fitted._member_outputs(X_scaled)[0]
+    raw = fitted._raw_views(codes, reconstructions, fitted._calibrations[0], X_scaled)
+    assert_allclose(raw[:, 0], np.mean(np.log1p((X_scaled - reconstructions) ** 2), axis=1))
+
+
 def test_estimator_parameter_sets_the_members(data):
     X, is_outlier = data
     template = AutoencoderTransformer(code_size=2, hidden_layer_sizes=(16, 8), max_iter=20)
