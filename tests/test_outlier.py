@@ -166,6 +166,31 @@ def test_networks_score_rows_bounded_as_in_training(data, fitted):
     assert_allclose(raw[:, 0], np.mean(np.log1p((X_scaled - reconstructions) ** 2), axis=1))
 
 
+def test_one_wild_value_does_not_outrank_rows_off_the_manifold():
+    # Inliers near a plane in 20 dimensions, 20 of them with one value 10 standard
+    # deviations out (a chance stroke, a typo); 20 outliers off the plane in every
+    # feature. Under squared errors the single values outranked the outliers
+    # (ROC-AUC 0.05 between the two groups); the Cauchy view ranks the outliers
+    # first and still puts the wild values above the clean inliers.
+    rng = np.random.RandomState(0)
+    latent, mixing = rng.normal(size=(400, 2)), rng.normal(size=(2, 20))
+    X = latent @ mixing + 0.1 * rng.normal(size=(400, 20))
+    wild = rng.choice(400, 20, replace=False)
+    X[wild, rng.randint(20, size=20)] += 10 * X.std(axis=0).mean()
+    outliers = rng.normal(size=(20, 2)) @ mixing + rng.normal(size=(20, 20))
+    outlyingness = (
+        -AutoencoderOutlierDetector(random_state=0)
+        .fit(np.vstack([X, outliers]))
+        .score_samples(np.vstack([X, outliers]))
+    )
+    clean = np.setdiff1d(np.arange(400), wild)
+    off, one_value = outlyingness[400:], outlyingness[wild]
+    two_groups = np.r_[np.zeros(20), np.ones(20)]
+    assert roc_auc_score(two_groups, np.r_[one_value, off]) > 0.9
+    labels = np.r_[np.zeros(len(clean)), np.ones(20)]
+    assert roc_auc_score(labels, np.r_[outlyingness[clean], one_value]) > 0.95
+
+
 def test_estimator_parameter_sets_the_members(data):
     X, is_outlier = data
     template = AutoencoderTransformer(code_size=2, hidden_layer_sizes=(16, 8), max_iter=20)
