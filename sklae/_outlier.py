@@ -95,13 +95,13 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
     by ``clip``, so that a value beyond anything seen in training does not
     send the code to an extrapolated place. The reconstruction error is
     measured against the unbounded scaled row, so a value beyond the bound
-    still raises it, and it is the negative log-likelihood of a heavy-tailed (Cauchy)
-    residual of one robust standard deviation, ``log(1 + r**2)``, rather than
-    its square: a residual well within a standard deviation counts as its
-    square, a large one only logarithmically. With squares, one rare value (a
-    pixel inked by one digit in fifty, ten robust standard deviations out)
-    outweighs every other feature of its row, and on images the error ranked
-    such chance strokes above rows of another class.
+    still raises it, and it is the negative log-likelihood of a heavy-tailed
+    (Cauchy) residual of one robust standard deviation, ``log(1 + r**2)``,
+    rather than its square: a residual well within a standard deviation
+    counts as its square, a large one only logarithmically. With squares, one
+    rare value (a pixel inked by one digit in fifty, ten robust standard
+    deviations out) outweighs every other feature of its row, and on images
+    the error ranked such chance strokes above rows of another class.
 
     Missing values (NaN) are accepted, in training and scoring rows: the
     networks see a missing value as its feature's median, and a row's
