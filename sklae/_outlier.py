@@ -412,10 +412,10 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         else:
             center, scale = np.zeros(n_features), np.ones(n_features)
         X_scaled = self._scaled(X, center, scale)
-        # The networks train on the median in place of a missing value.
-        X_train = np.nan_to_num(X_scaled)
-        if self.clip is not None:
-            X_train = np.clip(X_train, -self.clip, self.clip)
+        # Models saved by earlier releases lack this flag and score as they did:
+        # squared errors of networks that saw unbounded rows.
+        self._bounded_cauchy_scoring = True
+        X_train = self._network_inputs(X_scaled)
 
         max_samples = min(512 if self.max_samples == "auto" else self.max_samples, n_samples)
         rng = check_random_state(self.random_state)
@@ -431,9 +431,6 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             self._fit_ensemble(X_train, samples, seeds)
         else:
             self._fit_members(X_train, samples, seeds)
-        # Models saved by earlier releases lack this flag and score as they did:
-        # squared errors of networks that saw unbounded rows.
-        self._bounded_cauchy_scoring = True
         outputs = self._member_outputs(X_scaled)
         self._calibrations = [
             self._calibrate(codes[rows], reconstructions[rows], X_scaled[rows])
@@ -516,15 +513,21 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
     # ------------------------------------------------------------------ scoring
 
-    def _member_outputs(self, X_scaled):
-        """Each member's codes and reconstructions of scaled rows, as float64 pairs.
+    def _network_inputs(self, X_scaled):
+        """What the networks see of scaled rows, in training and scoring alike.
 
-        The networks see a missing value as the median (0), and values bounded
-        by ``clip``, as in training.
+        A missing value is the median (0), and values are bounded by ``clip``
+        (models saved by earlier releases were trained on bounded rows but
+        scored unbounded ones).
         """
         inputs = np.nan_to_num(X_scaled)
         if self.clip is not None and getattr(self, "_bounded_cauchy_scoring", False):
             inputs = np.clip(inputs, -self.clip, self.clip)
+        return inputs
+
+    def _member_outputs(self, X_scaled):
+        """Each member's codes and reconstructions of scaled rows, as float64 pairs."""
+        inputs = self._network_inputs(X_scaled)
         if not hasattr(self, "net_"):
             outputs = []
             for member in self.estimators_:
