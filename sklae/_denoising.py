@@ -238,8 +238,13 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping, in (0, 1).
 
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or "auto", default="auto"
         Epochs without improvement by more than ``tol`` before stopping.
+        ``"auto"`` waits 10 epochs, and on small data sets, whose epochs make
+        few gradient steps, as many epochs as make 320 steps (10 epochs of
+        the 32 steps a data set of 512 rows makes with ``batch_size="auto"``):
+        a network leaving PCA's solution first does worse on held-out rows,
+        and 10 epochs of 56 rows (40 steps) stop it before it improves.
 
     tol : float, default=1e-4
         Relative improvement that counts: a loss counts as better when it is
@@ -466,7 +471,7 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         max_grad_norm=None,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
         warm_start=False,
         random_state=None,

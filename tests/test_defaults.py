@@ -76,6 +76,7 @@ def test_the_defaults_are_auto():
         assert params["early_stopping"] == "auto"
         assert params["batch_size"] == "auto"
         assert params["max_iter"] == "auto"
+        assert params["n_iter_no_change"] == "auto"
         # The denoiser anneals the rate (measured in its docstring), the
         # transformer too, from a rate scaled by batch and fan-in; the
         # variational autoencoder was not measured with them.
@@ -469,6 +470,34 @@ def test_auto_max_iter_budgets_gradient_steps_not_epochs(n_rows, epochs):
     batch = model._batch_size(n_rows)
     n_training_rows = n_rows - round(0.1 * n_rows)
     assert model._max_epochs(n_training_rows, batch) == epochs
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "patience"),
+    [(60, 80), (150, 36), (1000, 12), (20_000, 10)],
+    ids=["4-steps-per-epoch", "9-steps-per-epoch", "29-steps-per-epoch", "mnist-sized"],
+)
+def test_auto_patience_waits_ten_epochs_of_at_least_320_steps(n_rows, patience):
+    model = AutoencoderTransformer()
+    batch = model._batch_size(n_rows)
+    n_training_rows = n_rows - round(0.1 * n_rows)
+    assert model._patience(n_training_rows, batch) == patience
+    assert model.set_params(n_iter_no_change=7)._patience(n_training_rows, batch) == 7
+
+
+@pytest.mark.parametrize("Estimator", AUTOENCODERS)
+def test_a_small_fit_is_not_stopped_before_320_steps(Estimator):
+    # Noise in 3 columns, code 1: nothing beats the start, so the stopper ends
+    # the fit as soon as its patience runs out. 54 training rows in batches
+    # of 16 make 4 steps per epoch: 10 epochs would be 40 steps.
+    X = np.random.default_rng(SEED).standard_normal((60, 3))
+
+    model = Estimator(code_size=1, random_state=SEED).fit(X)
+    counted = Estimator(code_size=1, random_state=SEED, n_iter_no_change=10).fit(X)
+
+    assert stopper(model).patience == 80
+    assert model.n_iter_ * 4 >= 320
+    assert counted.n_iter_ < model.n_iter_
 
 
 def test_auto_max_iter_is_the_epochs_the_net_runs():
