@@ -85,12 +85,9 @@ MAX_AUTO_EPOCHS = 200
 # gradient steps they must make at least (see BaseAutoencoder._patience).
 AUTO_PATIENCE_EPOCHS = 10
 AUTO_PATIENCE_STEPS = AUTO_PATIENCE_EPOCHS * STEPS_PER_EPOCH
-# hidden_layer_sizes="auto": the widths of small and mid-sized problems, those
-# of dense networks on more than WIDE_INPUT_FEATURES features, both widened for
-# wide codes (see BaseAutoencoder._resolve_hidden_widths).
+# hidden_layer_sizes="auto": the widths of small and mid-sized problems, widened
+# for wide codes (see BaseAutoencoder._resolve_hidden_widths).
 AUTO_HIDDEN_WIDTHS = (128, 64)
-WIDE_INPUT_FEATURES = 256
-WIDE_INPUT_HIDDEN_WIDTHS = (256, 128)
 # learning_rate_init="auto": Adam's rate for batches of AUTO_RATE_BATCH_SIZE
 # rows, and the fan-in above which a weight trains at a share of it (see
 # BaseAutoencoder._learning_rate).
@@ -249,28 +246,17 @@ class BaseAutoencoder(
         return positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     def _resolve_hidden_widths(self, n_features):
-        """``hidden_layer_sizes="auto"``: ``AUTO_HIDDEN_WIDTHS``, or
-        ``WIDE_INPUT_HIDDEN_WIDTHS`` for a dense network on more than
-        ``WIDE_INPUT_FEATURES`` features; never narrower than the code.
+        """``hidden_layer_sizes="auto"``: ``AUTO_HIDDEN_WIDTHS``, never narrower than the code.
 
         The encoder's widths are at least twice and once the code's width, so
         a wide code (say 389 of 1555 features) is not squeezed through 64
         units, which caps what it can carry below what PCA's linear path
-        alone gives it. A wide input gets a wider first layer: 128 units
-        compress 784 pixels six-fold before any non-linearity. Measured on
-        20000 images over the same 4000 steps (chosen on MNIST code 8,
-        confirmed on Fashion-MNIST and on code 32): MNIST code 8 0.516x PCA's
-        test error against 0.564x, Fashion-MNIST 0.548x against 0.576x, MNIST
-        code 32 0.523x against 0.557x, in 1.6 to 1.8 times the time.
-        Convolutional networks (``image_shape``) keep ``AUTO_HIDDEN_WIDTHS``
-        after their convolutions (not measured).
+        alone gives it.
         """
         if not isinstance(self.hidden_layer_sizes, str):
             return self._hidden_widths()
         code_size = self._code_size_to_train(n_features)
         first, second = AUTO_HIDDEN_WIDTHS
-        if getattr(self, "image_shape", None) is None and n_features > WIDE_INPUT_FEATURES:
-            first, second = WIDE_INPUT_HIDDEN_WIDTHS
         return (max(first, 2 * code_size), max(second, code_size))
 
     def _code_size_to_train(self, n_features=None):

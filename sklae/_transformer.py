@@ -33,11 +33,9 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         Widths of the encoder's hidden layers, from input to code (with
         ``image_shape``, from the last convolution to the code). The decoder
         uses them in reverse order. ``()`` makes a single linear map each way.
-        ``"auto"`` means ``(128, 64)``, and ``(256, 128)`` for a dense network
-        on more than 256 features (128 units would compress 784 pixels
-        six-fold before any non-linearity), widened to ``(2 * c, c)`` for a
-        code of ``c`` units wider than that, so that no hidden layer is
-        narrower than the code (the fitted widths are ``hidden_layer_sizes_``).
+        ``"auto"`` means ``(128, 64)``, widened to ``(2 * c, c)`` for a code
+        of ``c`` units wider than 64, so that no hidden layer is narrower
+        than the code it feeds (the fitted widths are ``hidden_layer_sizes_``).
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"
