@@ -108,6 +108,13 @@ PCA_START_ROWS = 20_000
 CURVE_ROWS = 2_000
 
 
+def epochs_making(steps, n_training_rows, batch_size):
+    """The fewest epochs of ``batch_size``-row steps over ``n_training_rows`` rows
+    that make at least ``steps`` gradient steps."""
+    steps_per_epoch = max(1, math.ceil(n_training_rows / batch_size))
+    return math.ceil(steps / steps_per_epoch)
+
+
 def principal_components(X, n_components, seed):
     """PCA's components, mean and variances of dense ``X``, as float32 tensors.
 
@@ -524,8 +531,7 @@ class BaseAutoencoder(
         """
         if self.max_iter != "auto":
             return self.max_iter
-        steps_per_epoch = max(1, math.ceil(n_training_rows / batch_size))
-        epochs = math.ceil(AUTO_TRAINING_STEPS / steps_per_epoch)
+        epochs = epochs_making(AUTO_TRAINING_STEPS, n_training_rows, batch_size)
         return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, epochs))
 
     def _patience(self, n_training_rows, batch_size):
@@ -544,8 +550,8 @@ class BaseAutoencoder(
         """
         if self.n_iter_no_change != "auto":
             return self.n_iter_no_change
-        steps_per_epoch = max(1, math.ceil(n_training_rows / batch_size))
-        return max(AUTO_PATIENCE_EPOCHS, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch))
+        epochs = epochs_making(AUTO_PATIENCE_STEPS, n_training_rows, batch_size)
+        return max(AUTO_PATIENCE_EPOCHS, epochs)
 
     def _learning_rate(self, batch_size):
         """Adam's rate for steps of ``batch_size`` rows: ``learning_rate_init``, or for "auto"
@@ -572,6 +578,7 @@ class BaseAutoencoder(
         use_validation = self._uses_validation(n_rows, incremental)
         batch_size = self._batch_size(n_rows)
         n_held_out = held_out_count(n_rows, self.validation_fraction) if use_validation else 0
+        n_training_rows = n_rows - n_held_out
         verbose = 0 if self.verbose == "auto" else int(self.verbose)
         return TrainingPlan(
             learning_rate=self._learning_rate(batch_size),
@@ -580,10 +587,10 @@ class BaseAutoencoder(
             learning_rate_schedule="constant" if incremental else self.learning_rate,
             report_after=REPORT_AFTER_SECONDS if self.verbose == "auto" else None,
             weight_decay=self.alpha,
-            max_epochs=1 if incremental else self._max_epochs(n_rows - n_held_out, batch_size),
+            max_epochs=1 if incremental else self._max_epochs(n_training_rows, batch_size),
             batch_size=batch_size,
             validation_fraction=self.validation_fraction if use_validation else None,
-            patience=self._patience(n_rows - n_held_out, batch_size),
+            patience=self._patience(n_training_rows, batch_size),
             tol=self.tol,
             max_grad_norm=self.max_grad_norm,
             callbacks=list(self.callbacks or []),
