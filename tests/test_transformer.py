@@ -849,6 +849,20 @@ def test_verbose_with_early_stopping_shows_the_validation_loss(capsys):
         assert column in header
 
 
+def test_a_silent_fit_turned_verbose_prints_its_table(capsys):
+    # A silent net drops skorch's PrintLog (it tabulates every epoch for nothing);
+    # verbosity set later brings it back.
+    model = fast_model(max_iter=2, early_stopping=False, warm_start=True).fit(SMALL)
+    assert "print_log" not in dict(model.net_.callbacks_)
+    assert capsys.readouterr().out == ""
+
+    model.set_params(verbose=1).fit(SMALL)
+
+    output = capsys.readouterr().out
+    assert "train_loss" in output.splitlines()[0]
+    assert len(output.strip().splitlines()) == 2 + 2
+
+
 def test_quiet_by_default(capsys):
     model = fast_model(max_iter=2, early_stopping=True).fit(SMALL)
     model.partial_fit(SMALL)

@@ -199,6 +199,16 @@ class AutoencoderNet(NeuralNet):
             # A generator is state of this run, not of the fitted model.
             set_random_source(parts, None)
 
+    def get_default_callbacks(self):
+        # skorch's PrintLog tabulates every epoch even when it prints nothing: on
+        # small tables that was a tenth of a fit. A silent net goes without it
+        # (_callbacks_key re-initialises the callbacks when verbosity changes).
+        return [
+            (name, callback)
+            for name, callback in super().get_default_callbacks()
+            if self.verbose or name != "print_log"
+        ]
+
     def get_dataset(self, X, y=None):
         if isinstance(X, TrainingRows):
             return X
@@ -341,6 +351,7 @@ def _callbacks_key(plan):
     """What, in a plan, can only change by replacing the net's callbacks."""
     return (
         _SameCallbacks(plan.callbacks),
+        bool(plan.verbose),
         plan.verbose >= 2,
         plan.learning_rate_schedule,
         plan.max_epochs,
