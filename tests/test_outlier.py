@@ -59,6 +59,24 @@ def test_isolation_forest_conventions(data, fitted):
     assert_array_equal(refit.fit_predict(X), fitted.predict(X))
 
 
+@pytest.mark.parametrize("contamination", ["auto", 0.1])
+def test_fit_predict_scores_the_rows_once_and_labels_them_as_predict(data, contamination):
+    X, _ = data
+    X = X.copy()
+    X[::7, 1] = np.nan
+    detector = AutoencoderOutlierDetector(contamination=contamination, **FAST)
+    scored = []
+    original = detector._member_outputs
+    detector._member_outputs = lambda rows: scored.append(len(rows)) or original(rows)
+
+    labels = detector.fit_predict(X)
+
+    assert scored == [len(X)]
+    del detector._member_outputs
+    assert_array_equal(labels, detector.predict(X))
+    assert (labels == -1).any()
+
+
 def test_auto_contamination_is_tukeys_far_out_fence(data):
     X, is_outlier = data
     detector = AutoencoderOutlierDetector(**FAST).fit(X)
@@ -127,14 +145,14 @@ def test_pickle_round_trip(data, fitted):
 
 def test_members_use_subsamples_and_auto_sizes(data):
     X, _ = data
-    detector = AutoencoderOutlierDetector(n_estimators=3, max_samples=100, random_state=0).fit(X)
-    assert detector.max_samples_ == 100
+    detector = AutoencoderOutlierDetector(n_estimators=3, max_samples=256, random_state=0).fit(X)
+    assert detector.max_samples_ == 256
     assert detector.net_.module_.n_members == 3
-    assert all(len(rows) == 100 for rows in detector.estimators_samples_)
+    assert all(len(rows) == 256 for rows in detector.estimators_samples_)
     assert detector.code_size_ == 3  # ceil(6 / 2)
     assert detector.hidden_layer_sizes_ == (12,)
-    # "auto" epochs make about 300 steps: 100 rows in batches of 64 is 2 steps an epoch.
-    assert_array_equal(detector.n_iter_, 150)
+    # "auto" epochs make about 150 steps: 256 rows in batches of 128 is 2 steps an epoch.
+    assert_array_equal(detector.n_iter_, 75)
 
 
 def test_auto_sizes_are_bounded_on_wide_data():
