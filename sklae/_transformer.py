@@ -184,8 +184,12 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         weights of the best epoch are restored, and the weights training
         started from count as an epoch (see ``init``). ``"auto"`` does so
         whenever there are two rows or more (``partial_fit`` never holds rows
-        out). ``False`` trains on every row and stops when the training loss
-        stops improving in the same way.
+        out). The weights an epoch is scored (and kept) with are a moving
+        average of the steps' weights over about three epochs (Polyak
+        averaging; training goes on from the last step's): a fit that early
+        stopping ends at a high learning rate keeps a model without the noise
+        of its last steps. ``False`` trains on every row and stops when the
+        training loss stops improving in the same way.
 
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping, in (0, 1).

@@ -1078,3 +1078,72 @@ def test_build_net_trains_scaled_weights_at_their_share_of_the_rate():
     }
     assert rates.pop("encoder.0.weight") == pytest.approx(0.01 * 100 / 300)
     assert set(rates.values()) == {0.01}
+
+
+# ---------------------------------------------------------------------- weight average
+
+
+class RecordWeights(Callback):
+    """The module's weights before and after every training step (after the engine's callbacks)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.before, self.after = [], []
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.before.append([p.detach().clone() for p in net.module_.parameters()])
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.after.append([p.detach().clone() for p in net.module_.parameters()])
+
+
+def averaged_net(**changes):
+    plan = make_plan(validation_fraction=0.2, batch_size=16, callbacks=[("rec", RecordWeights())])
+    return build_net(make_module(), ReconstructionLoss("mse"), dataclasses.replace(plan, **changes))
+
+
+def test_the_weight_average_is_an_exponential_average_of_every_step():
+    net = averaged_net(average_epochs=2.0)
+    start = [p.detach().clone() for p in net.module_.parameters()]
+    train(net, rows_of(dense_data(RANDOM_ROWS)), 3)
+
+    # 160 training rows in batches of 16: 10 steps an epoch, a time constant of 20 steps.
+    steps = dict(net.callbacks_)["rec"].after
+    assert len(steps) == 30
+    expected = start
+    for step in steps:
+        expected = [e + (w - e) / 20 for e, w in zip(expected, step)]
+    for got, want in zip(dict(net.callbacks_)["weight_average"].average_, expected):
+        torch.testing.assert_close(got, want)
+
+
+def test_the_average_is_validated_and_kept_while_training_goes_on_from_the_last_step():
+    net = averaged_net(average_epochs=1.0, patience=50)
+    train(net, rows_of(dense_data(RANDOM_ROWS)), 2)
+    recorded = dict(net.callbacks_)["rec"]
+    average = dict(net.callbacks_)["weight_average"].average_
+
+    # The second epoch's first step starts from the first epoch's last step, not
+    # from the average that was validated in between.
+    for before, after in zip(recorded.before[10], recorded.after[9]):
+        assert torch.equal(before, after)
+    # The best epoch kept is an average: the second epoch's, here, in the module.
+    assert net.history[-1, "valid_loss_best"]
+    for parameter, value in zip(net.module_.parameters(), average):
+        assert torch.equal(parameter, value)
+    assert not all(torch.equal(a, w) for a, w in zip(average, recorded.after[-1]))
+    # Its recorded validation loss is the average's.
+    _, validation = RandomRowSplit(0.2, 0).indices(len(RANDOM_ROWS))
+    held_out = torch.from_numpy(RANDOM_ROWS[validation])
+    with torch.no_grad():
+        outputs = reconstruction_before_activation(net.module_(held_out))
+    loss = torch.nn.functional.mse_loss(outputs, held_out).item()
+    assert net.history[-1, "valid_loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_no_weight_average_without_validation_rows():
+    net = build_net(make_module(), ReconstructionLoss("mse"), make_plan(average_epochs=3.0))
+    assert "weight_average" not in dict(net.callbacks_)
+    assert "weight_average" in dict(averaged_net(average_epochs=3.0).callbacks_)
+    assert "weight_average" not in dict(averaged_net().callbacks_)

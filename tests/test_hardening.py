@@ -387,13 +387,23 @@ class SpoilWeightsAt(Callback):
 
 
 class WeightsPerEpoch(Callback):
-    """A copy of the weights after every epoch, after the stopper has seen it."""
+    """A copy of the weights each epoch was judged by: those the validation rows
+    were scored with (a moving average of the steps'), or without validation
+    rows the last step's."""
 
     def on_train_begin(self, net, **kwargs):
         self.weights = []
 
+    def on_epoch_begin(self, net, **kwargs):
+        self.validated = None
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training and self.validated is None:
+            self.validated = {k: v.clone() for k, v in net.module_.state_dict().items()}
+
     def on_epoch_end(self, net, **kwargs):
-        self.weights.append({k: v.clone() for k, v in net.module_.state_dict().items()})
+        current = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        self.weights.append(self.validated or current)
 
 
 def interrupted_fit(early_stopping, interrupt):

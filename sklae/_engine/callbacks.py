@@ -10,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from ..exceptions import TrainingDivergedError
@@ -96,6 +97,16 @@ class ImprovementStopper(EarlyStopping):
         self.best_model_weights_ = self._start["weights"]
 
     def on_train_end(self, net, **kwargs):
+        if (
+            self.load_best
+            and self.best_model_weights_ is not None
+            and net.history
+            and self.best_epoch_ == net.history[-1, "epoch"]
+        ):
+            # skorch restores nothing when the last epoch is the best, taking the
+            # module to hold its weights; with a WeightAverage it holds the last
+            # step's, and the epoch was validated (and is kept) with the average.
+            net.module_.load_state_dict(self.best_model_weights_)
         super().on_train_end(net, **kwargs)
         start, self._start = self._start, None
         if start is None:
@@ -123,6 +134,65 @@ class ImprovementStopper(EarlyStopping):
         except KeyboardInterrupt:
             self.stopped_ = True
             raise
+
+
+class WeightAverage(Callback):
+    """Validate, and keep, a moving average of the weights instead of the last step's.
+
+    An exponential moving average of the weights over about ``epochs`` epochs
+    (Polyak and Juditsky, 1992; the "EMA" of modern training recipes) is
+    updated after every training step. Each epoch's validation rows are
+    scored with the average swapped into the module, so the epoch an early
+    stopper keeps is an average; training goes on from the weights of the
+    last step. The average smooths the noise of the last steps: where early
+    stopping ends a fit at a high learning rate, the average is the better
+    model, and where a schedule anneals the rate to zero, it is the same.
+
+    It must come after the early stopper in a net's callbacks: the stopper
+    keeps the best epoch's weights in its ``on_epoch_end``, while the average
+    is in the module, and this callback's ``on_epoch_end`` then puts the last
+    step's weights back. Only a net that holds out validation rows needs it.
+    """
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = None
+        self.last_step_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.average_ is None:
+            parameters = list(net.module_.parameters())
+            self.average_ = [parameter.detach().clone() for parameter in parameters]
+            steps_per_epoch = max(1, math.ceil(len(dataset_train) / net.batch_size))
+            # Each step moves the average 1 / (epochs * steps per epoch) of the
+            # way to the weights: a time constant of ``epochs`` epochs.
+            self.step_weight_ = 1.0 / max(1.0, self.epochs * steps_per_epoch)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            with torch.no_grad():
+                # One fused update of every tensor, as torch.optim's own updates.
+                torch._foreach_lerp_(
+                    self.average_,
+                    [parameter.detach() for parameter in net.module_.parameters()],
+                    self.step_weight_,
+                )
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training and self.last_step_ is None and self.average_ is not None:
+            # The first validation batch of an epoch: score the average.
+            with torch.no_grad():
+                parameters = list(net.module_.parameters())
+                self.last_step_ = [parameter.detach().clone() for parameter in parameters]
+                torch._foreach_copy_(parameters, self.average_)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.last_step_ is not None:
+            with torch.no_grad():
+                torch._foreach_copy_(list(net.module_.parameters()), self.last_step_)
+            self.last_step_ = None
 
 
 class DivergenceGuard(Callback):

@@ -29,6 +29,7 @@ from .callbacks import (
     DivergenceGuard,
     ImprovementStopper,
     ProgressReport,
+    WeightAverage,
     set_learning_rate,
 )
 from .data import (
@@ -100,6 +101,10 @@ class TrainingPlan:
         Seconds after which a run reports its progress on standard error
         (:class:`~.callbacks.ProgressReport`) when ``verbose`` is 0; ``None``
         never does.
+    average_epochs : float or None
+        With validation rows, score and keep a moving average of the weights
+        over about this many epochs (:class:`~.callbacks.WeightAverage`)
+        instead of the last step's; ``None`` keeps the last step's.
     """
 
     learning_rate: float
@@ -120,6 +125,7 @@ class TrainingPlan:
     rate_reference_fan_in: int | None = None
     learning_rate_schedule: str = "constant"
     report_after: float | None = None
+    average_epochs: float | None = None
 
 
 @dataclass
@@ -260,6 +266,7 @@ ENGINE_CALLBACKS = (
     "learning_rate_schedule",
     "gradient_clipping",
     "stopper",
+    "weight_average",
     "divergence_guard",
     "progress_bar",
     "progress_report",
@@ -277,6 +284,9 @@ def _callbacks(plan):
         # The stopper before the guard: at the end of a run it has restored the
         # weights to keep when the guard judges how the run ended.
         ("stopper", _stopper(plan)),
+        # After the stopper, which keeps an epoch's weights while the average is
+        # in the module (WeightAverage).
+        *([("weight_average", WeightAverage(plan.average_epochs))] if _averages(plan) else []),
         ("divergence_guard", DivergenceGuard(reference_loss=plan.reference_loss)),
         *copy.deepcopy(plan.callbacks),
     ]
@@ -286,6 +296,11 @@ def _callbacks(plan):
     elif _reports_progress(plan):
         callbacks.append(("progress_report", ProgressReport(plan.max_epochs, plan.report_after)))
     return callbacks
+
+
+def _averages(plan):
+    """Whether the run validates a moving average of the weights (only with validation rows)."""
+    return plan.average_epochs is not None and plan.validation_fraction is not None
 
 
 def _reports_progress(plan):
@@ -356,6 +371,7 @@ def _callbacks_key(plan):
         plan.learning_rate_schedule,
         plan.max_epochs,
         _reports_progress(plan) and plan.report_after,
+        _averages(plan) and plan.average_epochs,
     )
 
 
