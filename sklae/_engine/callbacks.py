@@ -163,8 +163,9 @@ class WeightAverage(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.average_ is None:
-            parameters = list(net.module_.parameters())
-            self.average_ = [parameter.detach().clone() for parameter in parameters]
+            # Views of the weights, which the optimiser updates in place.
+            self._weights = [parameter.detach() for parameter in net.module_.parameters()]
+            self.average_ = [weight.clone() for weight in self._weights]
             steps_per_epoch = max(1, math.ceil(len(dataset_train) / net.batch_size))
             # Each step moves the average 1 / (epochs * steps per epoch) of the
             # way to the weights: a time constant of ``epochs`` epochs.
@@ -172,27 +173,23 @@ class WeightAverage(Callback):
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training:
-            with torch.no_grad():
-                # One fused update of every tensor, as torch.optim's own updates.
-                torch._foreach_lerp_(
-                    self.average_,
-                    [parameter.detach() for parameter in net.module_.parameters()],
-                    self.step_weight_,
-                )
+            # One fused update of every tensor, as torch.optim's own updates.
+            torch._foreach_lerp_(self.average_, self._weights, self.step_weight_)
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training and self.last_step_ is None and self.average_ is not None:
             # The first validation batch of an epoch: score the average.
-            with torch.no_grad():
-                parameters = list(net.module_.parameters())
-                self.last_step_ = [parameter.detach().clone() for parameter in parameters]
-                torch._foreach_copy_(parameters, self.average_)
+            self.last_step_ = [weight.clone() for weight in self._weights]
+            torch._foreach_copy_(self._weights, self.average_)
 
     def on_epoch_end(self, net, **kwargs):
         if self.last_step_ is not None:
-            with torch.no_grad():
-                torch._foreach_copy_(list(net.module_.parameters()), self.last_step_)
+            torch._foreach_copy_(self._weights, self.last_step_)
             self.last_step_ = None
+
+    def on_train_end(self, net, **kwargs):
+        # A net is pickled with its callbacks: no copies of its weights with them.
+        self._weights = self.average_ = self.last_step_ = None
 
 
 class DivergenceGuard(Callback):
