@@ -45,6 +45,7 @@ from ._engine import (
     held_out_count,
     map_module,
     rows_on,
+    steps_per_epoch,
     train,
 )
 from ._networks import (
@@ -116,8 +117,7 @@ CURVE_ROWS = 2_000
 def epochs_making(steps, n_training_rows, batch_size):
     """The fewest epochs of ``batch_size``-row steps over ``n_training_rows`` rows
     that make at least ``steps`` gradient steps."""
-    steps_per_epoch = max(1, math.ceil(n_training_rows / batch_size))
-    return math.ceil(steps / steps_per_epoch)
+    return math.ceil(steps / steps_per_epoch(n_training_rows, batch_size))
 
 
 def principal_components(X, n_components, seed):

@@ -29,6 +29,7 @@ from sklae._engine import (
     map_module,
     map_rows,
     rate_factors,
+    steps_per_epoch,
     train,
 )
 from sklae._engine.data import draw_seed, epoch_seed, pass_seeds
@@ -1154,3 +1155,10 @@ def test_no_weight_average_without_validation_rows():
     assert "weight_average" not in dict(net.callbacks_)
     assert "weight_average" in dict(averaged_net(average_epochs=3.0).callbacks_)
     assert "weight_average" not in dict(averaged_net().callbacks_)
+
+
+def test_steps_per_epoch_counts_the_last_shorter_batch_and_at_least_one():
+    assert steps_per_epoch(160, 16) == 10
+    assert steps_per_epoch(161, 16) == 11
+    assert steps_per_epoch(5, 16) == 1
+    assert steps_per_epoch(0, 16) == 1

@@ -24,6 +24,7 @@ from .data import (
     as_float32_tensor,
     map_rows,
     pass_seeds,
+    steps_per_epoch,
     to_float32,
 )
 from .net import (
@@ -70,6 +71,7 @@ __all__ = [
     "restore_net",
     "saved_net_class",
     "rows_on",
+    "steps_per_epoch",
     "to_float32",
     "train",
 ]

@@ -14,6 +14,7 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from ..exceptions import TrainingDivergedError
+from .data import steps_per_epoch
 
 # Key of an optimiser parameter group's share of the net's learning rate (a
 # group without it trains at the full rate).
@@ -166,10 +167,10 @@ class WeightAverage(Callback):
             # Views of the weights, which the optimiser updates in place.
             self._weights = [parameter.detach() for parameter in net.module_.parameters()]
             self.average_ = [weight.clone() for weight in self._weights]
-            steps_per_epoch = max(1, math.ceil(len(dataset_train) / net.batch_size))
+            steps = steps_per_epoch(len(dataset_train), net.batch_size)
             # Each step moves the average 1 / (epochs * steps per epoch) of the
             # way to the weights: a time constant of ``epochs`` epochs.
-            self.step_weight_ = 1.0 / max(1.0, self.epochs * steps_per_epoch)
+            self.step_weight_ = 1.0 / max(1.0, self.epochs * steps)
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training:
@@ -177,7 +178,7 @@ class WeightAverage(Callback):
             torch._foreach_lerp_(self.average_, self._weights, self.step_weight_)
 
     def on_batch_begin(self, net, training=False, **kwargs):
-        if not training and self.last_step_ is None and self.average_ is not None:
+        if not training and self.last_step_ is None:
             # The first validation batch of an epoch: score the average.
             self.last_step_ = [weight.clone() for weight in self._weights]
             torch._foreach_copy_(self._weights, self.average_)
@@ -303,8 +304,8 @@ class CosineLearningRate(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.total_steps_ is None and dataset_train is not None:
-            steps_per_epoch = max(1, math.ceil(len(dataset_train) / net.batch_size))
-            self.total_steps_ = max(1, self.epochs * steps_per_epoch)
+            steps = steps_per_epoch(len(dataset_train), net.batch_size)
+            self.total_steps_ = max(1, self.epochs * steps)
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training or self.total_steps_ is None:

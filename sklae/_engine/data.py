@@ -285,6 +285,15 @@ def epoch_seed(base_seed, epoch):
     return np.random.SeedSequence([int(base_seed), int(epoch)]).generate_state(1)[0]
 
 
+def steps_per_epoch(n_rows, batch_size):
+    """Gradient steps in one pass over ``n_rows`` rows in batches of ``batch_size``.
+
+    The last, shorter batch is a step too (as :class:`Batches` trains it), and
+    a pass makes at least one.
+    """
+    return max(1, math.ceil(n_rows / batch_size))
+
+
 def pass_seeds(base_seed, pass_number):
     """Seeds of the row order and of the corruption of one pass over the data."""
     corruption_seed = np.random.SeedSequence([int(base_seed), int(pass_number), 1])
