@@ -608,7 +608,8 @@ class BaseAutoencoder(
             split_seed=split_seed,
             reference_loss=reference,
             score_start=score_start,
-            average_epochs=self._averaged_epochs if use_validation else None,
+            # The engine averages only runs that hold out validation rows.
+            average_epochs=self._averaged_epochs,
         )
 
     # ------------------------------------------------------------------ fitting
