@@ -91,9 +91,12 @@ AUTO_PATIENCE_STEPS = AUTO_PATIENCE_EPOCHS * STEPS_PER_EPOCH
 # Chosen on the ADBench half A over three seeds (1 epoch was worse on one seed),
 # confirmed on half B (see the user guide, training.rst).
 AVERAGED_EPOCHS = 3
-# hidden_layer_sizes="auto": the widths of small and mid-sized problems, widened
-# for wide codes (see BaseAutoencoder._resolve_hidden_widths).
+# hidden_layer_sizes="auto": the narrowest widths (those of tables of up to 128
+# features), the widest first layer, and the ratio of the first width to the
+# second (see BaseAutoencoder._resolve_hidden_widths).
 AUTO_HIDDEN_WIDTHS = (128, 64)
+MAX_AUTO_FIRST_WIDTH = 512
+AUTO_WIDTH_RATIO = 4
 # learning_rate_init="auto": Adam's rate for batches of AUTO_RATE_BATCH_SIZE
 # rows, and the fan-in above which a weight trains at a share of it (see
 # BaseAutoencoder._learning_rate).
@@ -260,18 +263,30 @@ class BaseAutoencoder(
             return ()
         return positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
 
-    def _resolve_hidden_widths(self, n_features):
-        """``hidden_layer_sizes="auto"``: ``AUTO_HIDDEN_WIDTHS``, never narrower than the code.
+    def _resolve_hidden_widths(self, n_features, n_rows):
+        """``hidden_layer_sizes="auto"``: as wide as the input, never narrower than the code.
 
-        The encoder's widths are at least twice and once the code's width, so
-        a wide code (say 389 of 1555 features) is not squeezed through 64
-        units, which caps what it can carry below what PCA's linear path
-        alone gives it.
+        The first layer has as many units as there are features, between
+        ``AUTO_HIDDEN_WIDTHS[0]`` and ``MAX_AUTO_FIRST_WIDTH``, and no more
+        than there are rows (``n`` rows span at most ``n`` directions, so on
+        them the pre-activations of more units are combinations of each
+        other's); the second has a quarter of the first, at least
+        ``AUTO_HIDDEN_WIDTHS[1]``. So tables of up to 128 features get
+        (128, 64), and 784 pixels (512, 128): a first layer of 128 units
+        squeezed them six-fold before the code did. The encoder's widths are
+        also at least twice and once the code's width, so a wide code (say 389
+        of 1555 features) is not squeezed through fewer units than it has,
+        which caps what it can carry below what PCA's linear path alone gives
+        it. With ``image_shape`` the widths follow the convolutions, whose
+        output is already compact: (128, 64), widened for wide codes.
         """
         if not isinstance(self.hidden_layer_sizes, str):
             return self._hidden_widths()
         code_size = self._code_size_to_train(n_features)
         first, second = AUTO_HIDDEN_WIDTHS
+        if self.image_shape is None:
+            first = min(MAX_AUTO_FIRST_WIDTH, max(first, min(n_features, n_rows)))
+            second = max(second, first // AUTO_WIDTH_RATIO)
         return (max(first, 2 * code_size), max(second, code_size))
 
     def _code_size_to_train(self, n_features=None):
@@ -707,7 +722,9 @@ class BaseAutoencoder(
             )
         else:
             self._trained_code_size = self._resolve_code_size(X, init_seed)
-            self.hidden_layer_sizes_ = self._resolve_hidden_widths(X.shape[1])
+            self.hidden_layer_sizes_ = self._resolve_hidden_widths(
+                n_features=X.shape[1], n_rows=X.shape[0]
+            )
             module = self._initial_module(X, init_seed)
             self.code_size_ = self._code_width(module, X.shape[1])
             net = build_net(module, self._make_criterion(), plan, net_class=self._net_class)

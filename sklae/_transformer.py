@@ -33,9 +33,13 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         Widths of the encoder's hidden layers, from input to code (with
         ``image_shape``, from the last convolution to the code). The decoder
         uses them in reverse order. ``()`` makes a single linear map each way.
-        ``"auto"`` means ``(128, 64)``, widened to ``(2 * c, c)`` for a code
-        of ``c`` units wider than 64, so that no hidden layer is narrower
-        than the code it feeds (the fitted widths are ``hidden_layer_sizes_``).
+        ``"auto"`` makes the first hidden layer as wide as the input (at least
+        128 and at most 512 units, and no more than there are rows) and the
+        second a quarter of that (at least 64): ``(128, 64)`` for up to 128
+        features, ``(512, 128)`` for 784 pixels; ``(128, 64)`` after the
+        convolutions of ``image_shape``. Each is widened to ``(2 * c, c)`` for
+        a code of ``c`` units where that is wider, so that no hidden layer is
+        narrower than the code (the fitted widths are ``hidden_layer_sizes_``).
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"

@@ -644,26 +644,45 @@ def test_a_saved_model_keeps_each_weights_share_of_the_rate():
 
 
 @pytest.mark.parametrize(
-    ("n_features", "code_size", "widths"),
-    [(20, 5, (128, 64)), (1555, 389, (778, 389)), (300, 100, (200, 100))],
+    ("n_rows", "n_features", "code_size", "widths"),
+    [
+        (30, 20, 5, (128, 64)),
+        (30, 1555, 389, (778, 389)),
+        (30, 300, 100, (200, 100)),
+        # As wide as the input, between 128 and 512 units, a quarter of that next...
+        (1000, 784, 8, (512, 128)),
+        (1000, 300, 8, (300, 75)),
+        # ... but no wider than the rows span.
+        (200, 784, 8, (200, 64)),
+    ],
 )
-def test_auto_hidden_widths_are_never_narrower_than_the_code(n_features, code_size, widths):
-    X = np.random.default_rng(SEED).standard_normal((30, n_features))
+def test_auto_hidden_widths_follow_the_input_and_are_never_narrower_than_the_code(
+    n_rows, n_features, code_size, widths
+):
+    X = np.random.default_rng(SEED).standard_normal((n_rows, n_features))
     model = AutoencoderTransformer(code_size=code_size, max_iter=1, random_state=SEED).fit(X)
     assert model.hidden_layer_sizes_ == widths
     assert model.get_params()["hidden_layer_sizes"] == "auto"
+    encoder_widths = [layer.out_features for layer in model.net_.module_.encoder[:-1:2]]
+    assert encoder_widths == list(widths)
+
+
+def test_auto_hidden_widths_of_a_convolutional_network_follow_the_convolutions():
+    X = np.random.default_rng(SEED).random((40, 784))
+    model = AutoencoderTransformer(image_shape=(28, 28), max_iter=1, random_state=SEED).fit(X)
+    assert model.hidden_layer_sizes_ == (128, 64)
 
 
 def test_wide_codes_on_wide_data_are_no_worse_than_pca():
-    # A code of 40 on 160 features: with fixed (128, 64) hidden widths the
-    # non-linear branch squeezes it through 64 units.
+    # A code of 40 on 160 features: the first hidden layer is as wide as the
+    # input, the second wider than the code.
     rng = np.random.default_rng(SEED)
     latent = rng.standard_normal((600, 60))
     X = np.tanh(latent @ rng.standard_normal((60, 160)) / 4)
     X += 0.05 * rng.standard_normal(X.shape)
     X_train, X_test = train_test_split(X, random_state=SEED)
     model = AutoencoderTransformer(code_size=40, random_state=SEED).fit(X_train)
-    assert model.hidden_layer_sizes_ == (128, 64)
+    assert model.hidden_layer_sizes_ == (160, 64)
     assert autoencoder_test_error(model, X_test) <= pca_test_error(X_train, X_test, 40) * 1.0001
 
 
