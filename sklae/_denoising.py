@@ -218,7 +218,9 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
 
     alpha : float, default=0.0
         Strength of the L2 penalty on the weights (not the biases), applied as
-        the optimiser's weight decay.
+        the optimiser's weight decay. On a CPU it can make training
+        slow down many-fold through subnormal floats; see the user guide's
+        "Weight decay on a CPU" for the remedy.
 
     max_grad_norm : float or None, default=None
         Clip the L2 norm of all gradients together to this value before each
