@@ -15,7 +15,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import BaseAutoencoder
-from ._engine import TrainingPlan, TrainingRows, build_net, map_module, rows_on, train
+from ._engine import (
+    TrainingPlan,
+    TrainingRows,
+    build_net,
+    map_module,
+    rows_on,
+    steps_per_epoch,
+    train,
+)
 from ._networks import (
     ACTIVATIONS,
     AutoencoderObjective,
@@ -348,7 +356,8 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         """Batch size and epochs of each member's fixed training budget."""
         batch_size = min(self.batch_size, n_rows)
         if self.max_iter == "auto":
-            return batch_size, max(1, round(AUTO_TRAINING_STEPS / math.ceil(n_rows / batch_size)))
+            steps = steps_per_epoch(n_rows, batch_size)
+            return batch_size, max(1, round(AUTO_TRAINING_STEPS / steps))
         return batch_size, self.max_iter
 
     def _make_member(self, seed):
