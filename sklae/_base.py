@@ -270,7 +270,8 @@ class BaseAutoencoder(
         ``AUTO_HIDDEN_WIDTHS[0]`` and ``MAX_AUTO_FIRST_WIDTH``, and no more
         than there are rows (``n`` rows span at most ``n`` directions, so on
         them the pre-activations of more units are combinations of each
-        other's); the second has a quarter of the first, at least
+        other's; ``n_rows=None``, for the first chunk of a stream, sets no
+        bound); the second has a quarter of the first, at least
         ``AUTO_HIDDEN_WIDTHS[1]``. So tables of up to 128 features get
         (128, 64), and 784 pixels (512, 128): a first layer of 128 units
         squeezed them six-fold before the code did. The encoder's widths are
@@ -285,7 +286,8 @@ class BaseAutoencoder(
         code_size = self._code_size_to_train(n_features)
         first, second = AUTO_HIDDEN_WIDTHS
         if self.image_shape is None:
-            first = min(MAX_AUTO_FIRST_WIDTH, max(first, min(n_features, n_rows)))
+            spanned = n_features if n_rows is None else min(n_features, n_rows)
+            first = min(MAX_AUTO_FIRST_WIDTH, max(first, spanned))
             second = max(second, first // AUTO_WIDTH_RATIO)
         return (max(first, 2 * code_size), max(second, code_size))
 
@@ -722,8 +724,9 @@ class BaseAutoencoder(
             )
         else:
             self._trained_code_size = self._resolve_code_size(X, init_seed)
+            # partial_fit sees one chunk of a stream: its rows do not bound the widths.
             self.hidden_layer_sizes_ = self._resolve_hidden_widths(
-                n_features=X.shape[1], n_rows=X.shape[0]
+                n_features=X.shape[1], n_rows=None if incremental else X.shape[0]
             )
             module = self._initial_module(X, init_seed)
             self.code_size_ = self._code_width(module, X.shape[1])

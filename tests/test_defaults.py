@@ -667,6 +667,14 @@ def test_auto_hidden_widths_follow_the_input_and_are_never_narrower_than_the_cod
     assert encoder_widths == list(widths)
 
 
+def test_auto_hidden_widths_of_a_stream_are_not_bounded_by_its_first_chunk():
+    chunk = np.random.default_rng(SEED).standard_normal((300, 784))
+    streamed = AutoencoderTransformer(code_size=8, random_state=SEED).partial_fit(chunk)
+    assert streamed.hidden_layer_sizes_ == (512, 128)
+    fitted = AutoencoderTransformer(code_size=8, max_iter=1, random_state=SEED).fit(chunk)
+    assert fitted.hidden_layer_sizes_ == (300, 75)
+
+
 def test_auto_hidden_widths_of_a_convolutional_network_follow_the_convolutions():
     X = np.random.default_rng(SEED).random((40, 784))
     model = AutoencoderTransformer(image_shape=(28, 28), max_iter=1, random_state=SEED).fit(X)
