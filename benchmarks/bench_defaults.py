@@ -16,11 +16,12 @@ tuned per data set. Reconstruction of held-out rows, on:
 
 Per set: test MSE of ``AutoencoderTransformer(code_size=k)`` against ``PCA(k)``
 and against ``MLPRegressor`` fit ``X -> X`` with the same layout (hidden layers
-``(128, 64, k, 64, 128)``, its defaults otherwise), epochs run, fit seconds,
+the autoencoder's fitted widths, the code, the widths reversed: ``(128, 64, k, 64,
+128)`` on these tables; its defaults otherwise), epochs run, fit seconds,
 and fit time in *reference epochs*: one epoch of a fixed bare PyTorch loop
-(the same default layout, Adam, batch 256, one float32 tensor sliced by a fresh
-permutation) over the same training rows, timed in the same run, so the figure
-survives a machine whose speed drifts.
+(hidden layers (128, 64), the tables' default, Adam, batch 256, one float32
+tensor sliced by a fresh permutation) over the same training rows, timed in the
+same run, so the figure survives a machine whose speed drifts.
 
 Usage::
 
@@ -153,6 +154,7 @@ def run_set(name, half, X_train, X_test, k, y_train, y_test, conv, with_mlp):
     row["pca_knn"] = knn_accuracy(pca.transform(X_train), y_train, pca.transform(X_test), y_test)
 
     variants = [("sklae", {})]
+    widths = None
     if conv:
         variants.append(("sklae_conv", {"image_shape": (28, 28)}))
     for label, extra in variants:
@@ -168,12 +170,16 @@ def run_set(name, half, X_train, X_test, k, y_train, y_test, conv, with_mlp):
         row[f"{label}_knn"] = knn_accuracy(
             model.transform(X_train), y_train, model.transform(X_test), y_test
         )
+        if label == "sklae":
+            widths = model.hidden_layer_sizes_
 
     if with_mlp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             with Timer() as timer:
-                mlp = MLPRegressor(hidden_layer_sizes=(128, 64, k, 64, 128), random_state=SEED)
+                # The dense autoencoder's layout: its widths, the code, the widths reversed.
+                layout = (*widths, k, *reversed(widths))
+                mlp = MLPRegressor(hidden_layer_sizes=layout, random_state=SEED)
                 mlp.fit(X_train, X_train)
         row["mlp_mse"] = mse(X_test, mlp.predict(X_test))
         row["mlp_s"] = timer.seconds
