@@ -174,9 +174,9 @@ class AutoencoderTransformer(DeterministicAutoencoder):
 
     alpha : float, default=0.0
         Strength of the L2 penalty on the weights (not the biases), applied as
-        the optimiser's weight decay. On a CPU it can make training slow down
-        many-fold through subnormal floats; see the user guide's "Weight decay
-        on a CPU" for the remedy.
+        the optimiser's weight decay. Weights it shrinks towards zero are set
+        to zero before they reach float32's slow subnormal range (user guide,
+        "Weight decay on a CPU").
 
     max_grad_norm : float or None, default=None
         Clip the L2 norm of all gradients together to this value before each

@@ -32,6 +32,7 @@ from sklae._engine import (
     steps_per_epoch,
     train,
 )
+from sklae._engine.callbacks import FLUSH_INTERVAL_STEPS, TINY_VALUE, flush_tiny_
 from sklae._engine.data import draw_seed, epoch_seed, pass_seeds
 from sklae._networks import (
     Autoencoder,
@@ -1155,6 +1156,69 @@ def test_no_weight_average_without_validation_rows():
     assert "weight_average" not in dict(net.callbacks_)
     assert "weight_average" in dict(averaged_net(average_epochs=3.0).callbacks_)
     assert "weight_average" not in dict(averaged_net().callbacks_)
+
+
+def subnormal_entries(net):
+    """Entries of a net's weights and optimiser state in float32's subnormal range."""
+    tiny = torch.finfo(torch.float32).tiny
+    tensors = [
+        *net.module_.parameters(),
+        *(value for state in net.optimizer_.state.values() for value in state.values()),
+    ]
+    return sum(int(((t.abs() > 0) & (t.abs() < tiny)).sum()) for t in tensors)
+
+
+def test_flush_tiny_zeroes_the_entries_below_the_threshold_only():
+    values = torch.tensor([1e-39, -1e-33, TINY_VALUE / 2, TINY_VALUE * 2, -1e-20, 0.5, 0.0])
+
+    flush_tiny_([values])
+
+    expected = torch.tensor([0.0, 0.0, 0.0, TINY_VALUE * 2, -1e-20, 0.5, 0.0])
+    assert torch.equal(values, expected)
+
+
+def test_weights_only_weight_decay_moves_end_at_zero_not_subnormal():
+    # Two input columns are always zero: the first layer's weights reading them
+    # get no gradient from the data, and Adam's coupled weight decay shrinks
+    # them geometrically (v remembers their first, larger, gradients) into the
+    # subnormal range, where x86 CPUs compute many-fold slower.
+    rows = np.hstack([RANDOM_ROWS[:64, :3], np.zeros((64, 2), np.float32)])
+    plan = make_plan(
+        learning_rate=0.05, weight_decay=1e-3, batch_size=4, max_epochs=100, patience=10**6, tol=0
+    )
+
+    def trained(flush):
+        net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+        if not flush:
+            net.callbacks_ = [(n, c) for n, c in net.callbacks_ if n != "tiny_value_flush"]
+        train(net, rows_of(dense_data(rows)), plan.max_epochs)
+        return net
+
+    # 1600 steps: without the flush, the decayed weights and their moments are subnormal.
+    assert subnormal_entries(trained(flush=False)) > 0
+    net = trained(flush=True)
+    assert subnormal_entries(net) == 0
+    # Those weights are zero (as are a dead unit's); the others still carry the data.
+    assert torch.all(net.module_.encoder[0].weight[:, 3:] == 0)
+    assert torch.any(net.module_.encoder[0].weight[:, :3].abs() > 0.1)
+
+
+def test_tiny_value_flush_waits_its_interval_counted_across_runs():
+    # A zero rate leaves a weight where it is put, until it is flushed.
+    plan = make_plan(learning_rate=0.0, batch_size=20)
+    net = build_net(make_module(), ReconstructionLoss("mse"), plan)
+    flush = dict(net.callbacks_)["tiny_value_flush"]
+    parameter = next(net.module_.parameters())
+
+    # 200 rows in batches of 20: 10 steps an epoch; runs of 6 epochs leave
+    # 60 steps each, so the interval of 128 steps passes in the third run.
+    for run in range(3):
+        with torch.no_grad():
+            parameter[0, 0] = 1e-39
+        train(net, rows_of(dense_data(RANDOM_ROWS)), 6)
+        flushed = parameter[0, 0].item() == 0.0
+        assert flushed == (run == 2), run
+    assert flush.interval_steps == FLUSH_INTERVAL_STEPS == 128
 
 
 def test_steps_per_epoch_counts_the_last_shorter_batch_and_at_least_one():

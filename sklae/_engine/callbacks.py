@@ -137,6 +137,66 @@ class ImprovementStopper(EarlyStopping):
             raise
 
 
+# Weights and optimiser states that shrink without bound (a weight that only
+# weight decay moves, Adam's moments of a weight without gradient) pass into
+# float32's subnormal range (below 2**-126, about 1.2e-38), where x86 CPUs
+# compute up to a hundredfold slower. Entries below TINY_VALUE are set to zero
+# every FLUSH_INTERVAL_STEPS training steps. At 2**-80 (about 8e-25) a weight
+# moves no output visibly, and a second moment's square root (1e-12) is
+# nothing beside Adam's epsilon (1e-8); the 46 binary orders left above the
+# subnormal range take more than the interval's steps at the fastest decay
+# measured (20000 Fashion-MNIST images, alpha=1e-4: at 2**-100 some epochs
+# still slowed down). A zeroed weight without gradient stays zero.
+TINY_VALUE = 2.0**-80
+FLUSH_INTERVAL_STEPS = 128
+
+
+def flush_tiny_(tensors):
+    """Set the entries of floating-point ``tensors`` below ``TINY_VALUE`` in size to zero."""
+    for tensor in tensors:
+        if tensor.is_floating_point():
+            tensor.masked_fill_(tensor.abs() < TINY_VALUE, 0.0)
+
+
+class TinyValueFlush(Callback):
+    """Keep the weights and the optimiser's state out of the subnormal range.
+
+    Every ``interval_steps`` training steps, at the start of an epoch, entries
+    smaller than ``TINY_VALUE`` of the module's parameters, the optimiser's
+    state and any other callback's ``flushable_tensors()`` become zero, which
+    is what a CPU's flush-to-zero mode would do for subnormal values, without
+    changing a mode of the user's threads (torch's worker threads take it from
+    the main thread only when they start). Measured on 20000 Fashion-MNIST
+    images with ``alpha=1e-4``: 0.6 s per epoch throughout instead of 14 s per
+    epoch from epoch 23 on.
+    """
+
+    def __init__(self, interval_steps=FLUSH_INTERVAL_STEPS):
+        self.interval_steps = interval_steps
+
+    def initialize(self):
+        # Steps count across runs, so that partial_fit's short runs flush too.
+        self.steps_since_flush_ = 0
+        return super().initialize()
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.steps_since_flush_ >= self.interval_steps:
+            self.steps_since_flush_ = 0
+            with torch.no_grad():
+                flush_tiny_(net.module_.parameters())
+                flush_tiny_(
+                    value
+                    for state in net.optimizer_.state.values()
+                    for value in state.values()
+                    if torch.is_tensor(value)
+                )
+                for _, callback in net.callbacks_:
+                    if hasattr(callback, "flushable_tensors"):
+                        flush_tiny_(callback.flushable_tensors())
+        if dataset_train is not None:
+            self.steps_since_flush_ += steps_per_epoch(len(dataset_train), net.batch_size)
+
+
 class WeightAverage(Callback):
     """Validate, and keep, a moving average of the weights instead of the last step's.
 
@@ -187,6 +247,10 @@ class WeightAverage(Callback):
         if self.last_step_ is not None:
             torch._foreach_copy_(self._weights, self.last_step_)
             self.last_step_ = None
+
+    def flushable_tensors(self):
+        """The average, for :class:`TinyValueFlush`: it decays as the weights do."""
+        return self.average_ or []
 
     def on_train_end(self, net, **kwargs):
         # A net is pickled with its callbacks: no copies of its weights with them.

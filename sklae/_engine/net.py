@@ -29,6 +29,7 @@ from .callbacks import (
     DivergenceGuard,
     ImprovementStopper,
     ProgressReport,
+    TinyValueFlush,
     WeightAverage,
     set_learning_rate,
 )
@@ -268,6 +269,7 @@ ENGINE_CALLBACKS = (
     "stopper",
     "weight_average",
     "divergence_guard",
+    "tiny_value_flush",
     "progress_bar",
     "progress_report",
 )
@@ -288,6 +290,7 @@ def _callbacks(plan):
         # in the module (WeightAverage).
         *([("weight_average", WeightAverage(plan.average_epochs))] if _averages(plan) else []),
         ("divergence_guard", DivergenceGuard(reference_loss=plan.reference_loss)),
+        ("tiny_value_flush", TinyValueFlush()),
         *copy.deepcopy(plan.callbacks),
     ]
     if plan.verbose >= 2:
