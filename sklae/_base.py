@@ -12,6 +12,7 @@ Imports go one way: estimators -> engine and networks.
 """
 
 import copy
+import dataclasses
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -103,6 +104,10 @@ AUTO_WIDTH_RATIO = 4
 AUTO_LEARNING_RATE = 3e-3
 AUTO_RATE_BATCH_SIZE = 256
 RATE_REFERENCE_FAN_IN = 128
+# Adam's epsilon (torch's default) for data whose spread is 1 (see
+# BaseAutoencoder._in_units_of).
+ADAM_EPSILON = 1e-8
+SMALLEST_SCALED_UNIT = 1e-12
 # verbose="auto": a fit still running after this many seconds reports progress.
 REPORT_AFTER_SECONDS = 20.0
 # A fit whose final training loss is this many times the loss of predicting
@@ -124,24 +129,28 @@ def epochs_making(steps, n_training_rows, batch_size):
 
 
 def principal_components(X, n_components, seed):
-    """PCA's components, mean and variances of dense ``X``, as float32 tensors.
+    """PCA's components, mean and variances of dense ``X``, and the data's spread.
 
     ``(k, n_features)`` components, the ``(n_features,)`` mean and the ``(k,)``
-    variances along the components, for at most ``n_components`` and at most
-    the rank PCA can find; from an evenly spaced sample of ``PCA_START_ROWS``
+    variances along the components, as float32 tensors, for at most
+    ``n_components`` and at most the rank PCA can find, and the root mean
+    square deviation of an entry from its column's mean (a float; 1.0 for
+    data without spread); from an evenly spaced sample of ``PCA_START_ROWS``
     rows when ``X`` is larger (a memmap is read for those rows only).
     """
     sample = evenly_spaced_rows(X, PCA_START_ROWS)
     if len(sample) < 2:
         # One row has no spread to find directions in: the mean alone.
         mean = torch.as_tensor(sample.mean(axis=0), dtype=torch.float32)
-        return torch.zeros(0, X.shape[1]), mean, torch.zeros(0)
+        return torch.zeros(0, X.shape[1]), mean, torch.zeros(0), 1.0
+    spread = float(np.sqrt(np.mean(np.var(sample, axis=0, dtype=np.float64))))
     k = min(n_components, *sample.shape)
     pca = PCA(n_components=k, random_state=int(seed)).fit(sample)
     return (
         torch.as_tensor(pca.components_, dtype=torch.float32),
         torch.as_tensor(pca.mean_, dtype=torch.float32),
         torch.as_tensor(pca.explained_variance_, dtype=torch.float32),
+        spread if np.isfinite(spread) and spread > 0 else 1.0,
     )
 
 
@@ -431,9 +440,9 @@ class BaseAutoencoder(
             return self._make_module(n_features)
         return build_initialized(lambda: self._make_module(n_features, pca_start), seed)
 
-    def _start_at_pca(self, module, components, mean, variances):
-        """Set ``module``'s linear path to PCA's solution."""
-        module.start_at_pca(components, mean)
+    def _start_at_pca(self, module, components, mean, variances, spread):
+        """Set ``module``'s linear path to PCA's solution, its branches to the data's units."""
+        module.start_at_pca(components, mean, spread)
 
     @staticmethod
     def _code_width(module, n_features):
@@ -629,6 +638,21 @@ class BaseAutoencoder(
             average_epochs=self._averaged_epochs,
         )
 
+    @staticmethod
+    def _in_units_of(module, plan):
+        """``plan`` with Adam's epsilon in the units of ``module``'s data.
+
+        A network that works in the data's units (a ``unit`` buffer, see
+        :class:`~sklae._networks.LinearPathAutoencoder`) has a loss in squared
+        data units, and gradients in them: epsilon scales with ``unit**2``, so
+        that the same rows in other units train alike. Not below a spread of
+        ``SMALLEST_SCALED_UNIT``: the squared errors of data smaller than that
+        are at the edge of float32's range, their gradients underflow to zero,
+        and epsilon must stay a positive float32 to keep Adam's steps finite.
+        """
+        unit = max(float(getattr(module, "unit", 1.0)), SMALLEST_SCALED_UNIT)
+        return dataclasses.replace(plan, adam_epsilon=ADAM_EPSILON * unit**2)
+
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -717,6 +741,7 @@ class BaseAutoencoder(
         )
         objective = self._parameter_key(self._objective_parameters)
         if continuing:
+            plan = self._in_units_of(net.module_, plan)
             configure_net(
                 net,
                 plan,
@@ -730,6 +755,7 @@ class BaseAutoencoder(
             )
             module = self._initial_module(X, init_seed)
             self.code_size_ = self._code_width(module, X.shape[1])
+            plan = self._in_units_of(module, plan)
             net = build_net(module, self._make_criterion(), plan, net_class=self._net_class)
         self._freeze(net.module_)
         epochs = plan.max_epochs

@@ -390,9 +390,46 @@ def test_divergence_after_a_pca_start_keeps_the_start_and_says_so():
     # The returned model is PCA's start, which is good; the setting is not, so a warning.
     X = np.random.default_rng(SEED).standard_normal((300, 6))
     model = AutoencoderTransformer(code_size=2, learning_rate_init=1.0, random_state=SEED)
-    with pytest.warns(DivergenceWarning, match=r"diverged; the weights training started from"):
+    with pytest.warns(DivergenceWarning, match=r"diverged.*[Tt]he weights training started from"):
         model.fit(X)
     assert_allclose(model.transform(X), PCA(2).fit(X).transform(X), atol=1e-4)
+
+
+def curve_rows(n_rows=400, seed=SEED):
+    """Rows on a noisy one-dimensional curve in three dimensions: non-linear structure."""
+    t = np.random.default_rng(seed).uniform(-np.pi, np.pi, n_rows)
+    noise = 0.05 * np.random.default_rng(seed + 1).standard_normal((n_rows, 3))
+    return np.column_stack([np.sin(t), np.cos(t), np.sin(2 * t)]) + noise
+
+
+@pytest.mark.parametrize("unit", [0.01, 100.0])
+def test_the_fit_is_the_same_in_other_units(unit):
+    # The branches work in the data's units (LinearPathAutoencoder), and Adam's
+    # epsilon scales with them: rows multiplied by a constant train alike, their
+    # losses multiplied by its square, as PCA's errors are (up to float32
+    # rounding, which training amplifies: 0.3% after 10 epochs).
+    X = curve_rows()
+    params = {"code_size": 1, "max_iter": 10, "early_stopping": False, "random_state": SEED}
+    model = AutoencoderTransformer(**params).fit(X)
+    scaled = AutoencoderTransformer(**params).fit(X * unit)
+
+    assert scaled.net_.module_.unit.item() == pytest.approx(unit * model.net_.module_.unit.item())
+    assert_allclose(
+        np.array(scaled.net_.history[:, "train_loss"]) / unit**2,
+        model.net_.history[:, "train_loss"],
+        rtol=0.01,
+    )
+    error = autoencoder_test_error(model, X)
+    assert autoencoder_test_error(scaled, X * unit) / unit**2 == pytest.approx(error, rel=0.02)
+
+
+def test_small_units_do_not_stop_the_network_learning_what_pca_cannot():
+    # In hundredths, a step of Adam in the raw units moved the outputs by more
+    # than the data's spread: every fit kept PCA's start (1.000x its test error).
+    X_train, X_test = train_test_split(0.01 * curve_rows(600), random_state=0)
+    model = AutoencoderTransformer(code_size=1, random_state=SEED).fit(X_train)
+
+    assert autoencoder_test_error(model, X_test) < 0.5 * pca_test_error(X_train, X_test, 1)
 
 
 def test_a_random_start_that_settles_far_above_the_mean_is_named():

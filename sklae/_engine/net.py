@@ -106,6 +106,10 @@ class TrainingPlan:
         With validation rows, score and keep a moving average of the weights
         over about this many epochs (:class:`~.callbacks.WeightAverage`)
         instead of the last step's; ``None`` keeps the last step's.
+    adam_epsilon : float
+        Adam's epsilon, in the units of the gradients: a loss in units whose
+        square is ``u`` times larger has gradients ``u`` times larger, and
+        needs an epsilon ``u`` times larger for the same steps.
     """
 
     learning_rate: float
@@ -127,6 +131,7 @@ class TrainingPlan:
     learning_rate_schedule: str = "constant"
     report_after: float | None = None
     average_epochs: float | None = None
+    adam_epsilon: float = 1e-8
 
 
 @dataclass
@@ -447,6 +452,7 @@ def build_net(module, criterion, plan, net_class=AutoencoderNet, **net_params):
         # One fused kernel per step instead of a loop over parameters: the
         # same Adam update, and a third less time per step on small networks.
         optimizer__fused=True,
+        optimizer__eps=plan.adam_epsilon,
         # The L2 penalty applies to weights, not to biases, as in MLPRegressor;
         # weights of many inputs may train at a share of the rate.
         optimizer__param_groups=_parameter_groups(module, plan),
@@ -491,6 +497,8 @@ def configure_net(net, plan, criterion=None):
         )
         if not biases and group.get("weight_decay") != plan.weight_decay:
             params[f"optimizer__param_groups__{index}__weight_decay"] = plan.weight_decay
+        if group.get("eps") != plan.adam_epsilon:
+            params[f"optimizer__param_groups__{index}__eps"] = plan.adam_epsilon
     net.set_params(**params)
     _apply_rate_factors(net, plan)
     if getattr(net, "callbacks_key", None) != _callbacks_key(plan):
@@ -530,6 +538,7 @@ def _apply_rate_factors(net, plan):
     if held != factors:
         net.optimizer__param_groups = _parameter_groups(net.module_, plan)
         net.optimizer__weight_decay = plan.weight_decay
+        net.optimizer__eps = plan.adam_epsilon
         net.initialize_optimizer()
     set_learning_rate(net.optimizer_, plan.learning_rate)
 
