@@ -263,6 +263,36 @@ def test_every_release_has_saved_files_of_every_model():
     assert skops_names == set(GENERATOR.MODELS)
 
 
+def rounding_of(values):
+    """How far float32 outputs of another processor may be from ``values``.
+
+    The files were written on one processor and are checked on others, whose
+    float32 kernels round differently: results agree to about 1e-5 of their
+    size. A difference of two such numbers (``decision_function`` is
+    ``score_samples - offset_``) errs by that share of the numbers' size, not
+    of the difference's: a row at the threshold scored 0.0 where the file was
+    written and 1.4e-6 on an AMD EPYC, with scores near 10.
+    """
+    return max(1e-6, 1e-5 * float(np.max(np.abs(values), initial=0.0)))
+
+
+def rows_on_a_boundary(model, X, expected):
+    """Rows within rounding of the threshold or of a calibration score (a p-value's step)."""
+    on_a_boundary = np.zeros(len(X), dtype=bool)
+    if "decision_function" in expected.files:
+        decision = expected["decision_function"]
+        on_a_boundary |= np.abs(decision) <= rounding_of(decision)
+    calibration = getattr(model, "calibration_scores_", None)
+    if calibration is not None:
+        scores = model.score_samples(X)
+        gaps = np.abs(scores[:, None] - np.asarray(calibration)[None, :]).min(axis=1)
+        on_a_boundary |= gaps <= rounding_of(calibration)
+    # The calibration rows are among X (a quarter of them); at least half of
+    # the rows are compared.
+    assert on_a_boundary.mean() <= 0.5
+    return on_a_boundary
+
+
 @pytest.mark.parametrize(("version", "name", "file_format"), saved_files())
 def test_files_of_every_release_load_and_compute_what_they_did(version, name, file_format):
     path = SAVED_MODELS / version / f"{name}.{file_format}"
@@ -283,8 +313,15 @@ def test_files_of_every_release_load_and_compute_what_they_did(version, name, fi
 
     computed = outputs(model, X)
     assert set(computed) == set(expected.files)
+    on_a_boundary = rows_on_a_boundary(model, X, expected)
     for method in expected.files:
-        assert_allclose(computed[method], expected[method], rtol=1e-5, atol=1e-6, err_msg=method)
+        wanted, got = expected[method], computed[method]
+        if method in ("predict", "p_values"):
+            # Labels and p-values jump at boundaries: a row within rounding of
+            # one (the row that set the threshold scores exactly 0 where it was
+            # fitted) may fall on either side of it on another processor.
+            wanted, got = wanted[~on_a_boundary], got[~on_a_boundary]
+        assert_allclose(got, wanted, rtol=1e-5, atol=rounding_of(wanted), err_msg=method)
     if not hasattr(model, "decision_function"):
         # A loaded model trains on.
         model.set_params(warm_start=True, max_iter=1)
