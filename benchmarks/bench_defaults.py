@@ -140,12 +140,12 @@ def reference_epoch_seconds(X_train, k):
     return float(np.median(seconds))
 
 
-def mse(X, reconstruction):
-    return float(np.mean((np.asarray(X, dtype=np.float64) - reconstruction) ** 2))
-
-
 def row_errors(X, reconstruction):
     return np.mean((np.asarray(X, dtype=np.float64) - reconstruction) ** 2, axis=1)
+
+
+def mse(X, reconstruction):
+    return float(row_errors(X, reconstruction).mean())
 
 
 def paired_z(errors, reference_errors):
@@ -176,7 +176,7 @@ def run_set(name, half, X_train, X_test, k, y_train, y_test, conv, with_mlp):
     with Timer() as timer:
         pca = PCA(k, random_state=SEED).fit(X_train)
     pca_errors = row_errors(X_test, pca.inverse_transform(pca.transform(X_test)))
-    row["pca_mse"] = float(pca_errors.mean())
+    row["pca_mse"] = float(np.mean(pca_errors))
     row["pca_s"] = timer.seconds
     row["pca_knn"] = knn_accuracy(pca.transform(X_train), y_train, pca.transform(X_test), y_test)
 
@@ -190,8 +190,10 @@ def run_set(name, half, X_train, X_test, k, y_train, y_test, conv, with_mlp):
             with Timer() as timer:
                 model = AutoencoderTransformer(code_size=k, random_state=SEED, **extra)
                 model.fit(X_train)
-        row[f"{label}_mse"] = -model.score(X_test)
-        row[f"{label}_z"] = paired_z(-model.score_samples(X_test), pca_errors)
+        # score is the mean of score_samples: one pass over the test rows gives both.
+        model_errors = -model.score_samples(X_test)
+        row[f"{label}_mse"] = float(np.mean(model_errors))
+        row[f"{label}_z"] = paired_z(model_errors, pca_errors)
         row[f"{label}_s"] = timer.seconds
         row[f"{label}_epochs"] = model.n_iter_
         row[f"{label}_warnings"] = sorted({type(w.message).__name__ for w in caught})
