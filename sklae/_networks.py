@@ -666,9 +666,12 @@ def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
 class GroupedLinear(nn.Module):
     """``n_groups`` independent linear layers, applied side by side in one product.
 
-    Input ``(batch, n_groups, in_features)``, output ``(batch, n_groups,
-    out_features)``: group ``g`` computes ``x[:, g] @ weight[g] + bias[g]``.
-    One batched matrix product replaces a loop over groups.
+    Input ``(n_groups, batch, in_features)``, output ``(n_groups, batch,
+    out_features)``: group ``g`` computes ``x[g] @ weight[g] + bias[g]``. One
+    batched matrix product replaces a loop over groups. The groups lead so that
+    a stack of these layers passes its activations on without a transpose:
+    for networks this small, each extra operation of a training step costs
+    about as much as a layer's product.
     """
 
     def __init__(self, n_groups: int, in_features: int, out_features: int):
@@ -678,8 +681,7 @@ class GroupedLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(int(n_groups), int(out_features)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        grouped = torch.baddbmm(self.bias.unsqueeze(1), x.transpose(0, 1), self.weight)
-        return grouped.transpose(0, 1)
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
 
 
 def grouped_mlp(n_groups, widths, activation="relu"):
@@ -717,22 +719,28 @@ class EnsembleAutoencoder(nn.Module):
         self.encoder = grouped_mlp(self.n_members, widths, activation)
         self.decoder = grouped_mlp(self.n_members, widths[::-1], activation)
 
-    def _through(self, layers: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-        grouped = rows.reshape(rows.shape[0], self.n_members, -1)
-        return layers(grouped).reshape(rows.shape[0], -1)
+    def _by_member(self, rows: torch.Tensor) -> torch.Tensor:
+        """``(batch, n_members * width)`` side by side -> ``(n_members, batch, width)``."""
+        return rows.reshape(rows.shape[0], self.n_members, -1).transpose(0, 1)
+
+    @staticmethod
+    def _side_by_side(grouped: torch.Tensor) -> torch.Tensor:
+        """``(n_members, batch, width)`` -> ``(batch, n_members * width)``."""
+        return grouped.transpose(0, 1).reshape(grouped.shape[1], -1)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Each member's code of its columns, side by side."""
-        return self._through(self.encoder, x)
+        return self._side_by_side(self.encoder(self._by_member(x)))
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """Each member's reconstruction from its code, side by side."""
-        return self._through(self.decoder, code)
+        return self._side_by_side(self.decoder(self._by_member(code)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(reconstruction, code)``, as the other autoencoders return them."""
-        code = self.encode(x)
-        return self.decode(code), code
+        # The code goes on to the decoder grouped by member, as the encoder left it.
+        code = self.encoder(self._by_member(x))
+        return self._side_by_side(self.decoder(code)), self._side_by_side(code)
 
 
 class ReconstructionLoss(nn.Module):
