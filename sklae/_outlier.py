@@ -516,6 +516,8 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             patience=epochs,
             tol=0.0,
             verbose=int(self.verbose),
+            # Nothing watches the run but the divergence check, unless asked to talk.
+            fixed_budget=not self.verbose,
             device=device,
             seed=int(seeds[1]),
             # Training rows are clipped to a few robust standard deviations.

@@ -930,6 +930,62 @@ def test_train_raises_on_divergence():
         train(net, rows_of(dense_data(RANDOM_ROWS)), 10)
 
 
+def fixed_budget_plan(**changes):
+    return make_plan(**{"max_epochs": 4, "patience": 4, "fixed_budget": True, **changes})
+
+
+@pytest.mark.parametrize("batch_size", [16, 200])
+def test_a_fixed_budget_run_takes_the_steps_of_skorchs_loop(batch_size):
+    rows = rows_of(dense_data(RANDOM_ROWS))
+    nets = [
+        build_net(make_module(), ReconstructionLoss("mse"), fixed_budget_plan(**settings))
+        for settings in ({"fixed_budget": False}, {})
+    ]
+
+    outcomes = [train(net, rows, 4) for net in nets]
+    for net in nets:
+        net.batch_size = batch_size
+    outcomes += [train(net, rows, 2) for net in nets]
+
+    assert nets[1].fixed_budget
+    assert not nets[0].fixed_budget
+    assert outcomes[0] == outcomes[1] == TrainingOutcome(4, False, False)
+    assert outcomes[2] == outcomes[3] == TrainingOutcome(2, False, False)
+    # The same batches (seeded by the epoch) and steps: the same weights, bit for bit.
+    for skorch_weight, fixed_weight in zip(
+        nets[0].module_.parameters(), nets[1].module_.parameters(), strict=True
+    ):
+        assert torch.equal(skorch_weight, fixed_weight)
+    # And the same per-epoch records: epoch number, loss weighted by batch rows, batch count.
+    for key in ("epoch", "train_loss", "train_batch_count"):
+        assert nets[1].history[:, key] == pytest.approx(nets[0].history[:, key], rel=1e-6)
+
+
+def test_a_fixed_budget_run_raises_on_divergence():
+    net = build_net(make_module(), ReconstructionLoss("mse"), fixed_budget_plan(learning_rate=1e6))
+
+    with pytest.raises(TrainingDivergedError, match=r"^Training diverged: .* at epoch \d+"):
+        train(net, rows_of(dense_data(RANDOM_ROWS)), 10)
+
+
+@pytest.mark.parametrize(
+    "watcher",
+    [
+        {"validation_fraction": 0.2},
+        {"patience": 2},
+        {"learning_rate_schedule": "cosine"},
+        {"max_grad_norm": 1.0},
+        {"average_epochs": 3.0},
+        {"report_after": 10.0},
+        {"verbose": 1},
+        {"callbacks": [("interrupt", InterruptAt(3))]},
+    ],
+)
+def test_a_fixed_budget_plan_refuses_anything_that_watches_the_run(watcher):
+    with pytest.raises(ValueError, match="fixed-budget plan trains with nothing watching"):
+        fixed_budget_plan(**watcher)
+
+
 # ---------------------------------------------------------------------- configure_net
 
 
