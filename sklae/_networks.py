@@ -39,6 +39,17 @@ ACTIVATIONS = {
 
 OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 
+# The derivative of an activation, as a function of its output, for the
+# backpropagation EnsembleAutoencoder writes out (squared_error_gradients).
+OUTPUT_DERIVATIVES = {
+    nn.ReLU: lambda layer: lambda output: output > 0,
+    nn.LeakyReLU: lambda layer: (
+        lambda output: torch.where(output > 0, 1.0, output.new_tensor(layer.negative_slope))
+    ),
+    nn.Tanh: lambda layer: lambda output: 1 - output * output,
+    nn.Sigmoid: lambda layer: lambda output: output * (1 - output),
+}
+
 LOSSES = ("mse", "l1", "bce")
 
 
@@ -742,6 +753,59 @@ class EnsembleAutoencoder(nn.Module):
         code = self.encoder(self._by_member(x))
         return self._side_by_side(self.decoder(code)), self._side_by_side(code)
 
+    def _layers_and_derivatives(self):
+        """Each grouped layer with the activation after it and its derivative (from its output).
+
+        ``(layer, None, None)`` for a layer without activation; ``None`` in
+        all when an activation's derivative is not written here (ELU, GELU).
+        """
+        layers = [*self.encoder, *self.decoder]
+        pairs = []
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, GroupedLinear):
+                continue
+            following = layers[index + 1] if index + 1 < len(layers) else None
+            if following is None or isinstance(following, (GroupedLinear, nn.Identity)):
+                pairs.append((layer, None, None))
+            elif type(following) in OUTPUT_DERIVATIVES:
+                pairs.append((layer, following, OUTPUT_DERIVATIVES[type(following)](following)))
+            else:
+                return None
+        return pairs
+
+    @torch.no_grad()
+    def squared_error_gradients(self, inputs: torch.Tensor, targets: torch.Tensor):
+        """The mean squared reconstruction error, with each parameter's gradient in ``.grad``.
+
+        Backpropagation written out (as scikit-learn's MLP does in numpy),
+        without autograd: for networks this small, recording the graph and
+        starting autograd's engine cost about as much as the arithmetic of a
+        step (measured: a step of five 19-38-10 members in 0.56 of the time).
+        The loss is ``ReconstructionLoss("mse")``'s, the mean over every entry
+        of ``(reconstruction - targets) ** 2``, and the gradients are autograd's
+        to rounding. Returns ``None`` (and computes nothing) when an
+        activation's derivative is not written here.
+        """
+        layers = self._layers_and_derivatives()
+        if layers is None:
+            return None
+        activations = [self._by_member(inputs)]
+        for layer, activation, _ in layers:
+            output = torch.baddbmm(layer.bias.unsqueeze(1), activations[-1], layer.weight)
+            activations.append(output if activation is None else activation(output))
+        difference = activations[-1] - self._by_member(targets)
+        loss = difference.pow(2).mean()
+        gradient = difference.mul_(2.0 / difference.numel())
+        for index in reversed(range(len(layers))):
+            layer, _, derivative = layers[index]
+            if derivative is not None:
+                gradient = gradient.mul_(derivative(activations[index + 1]))
+            layer.weight.grad = torch.bmm(activations[index].transpose(1, 2), gradient)
+            layer.bias.grad = gradient.sum(dim=1)
+            if index > 0:
+                gradient = torch.bmm(gradient, layer.weight.transpose(1, 2))
+        return loss
+
 
 class ReconstructionLoss(nn.Module):
     """Loss between a decoder's pre-activation output and the target rows.
@@ -840,6 +904,26 @@ class AutoencoderObjective(nn.Module):
     @property
     def needs_input_gradient(self):
         return self.contractive > 0
+
+    def gradients_by_hand(self, module, inputs, targets):
+        """The loss, with the parameters' gradients in ``.grad``, without autograd; or ``None``.
+
+        Only for the plain mean squared reconstruction error (no regulariser,
+        no noise correction, no output activation) of a module that writes
+        out its own backpropagation (``squared_error_gradients``); ``None``
+        otherwise, and the trainer differentiates :meth:`forward` instead.
+        """
+        reconstruction = self.reconstruction
+        plain = (
+            getattr(reconstruction, "loss", None) == "mse"
+            and reconstruction.output_activation == "identity"
+            and reconstruction.reduction == "mean"
+            and not (self.sparsity or self.contractive or self.target_noise_variance)
+        )
+        by_hand = getattr(module, "squared_error_gradients", None)
+        if not plain or by_hand is None:
+            return None
+        return by_hand(inputs, targets)
 
     def forward(self, outputs, target, inputs=None, module=None):
         reconstruction, code, *posterior = outputs

@@ -37,6 +37,7 @@ from sklae._engine.data import draw_seed, epoch_seed, pass_seeds
 from sklae._networks import (
     Autoencoder,
     AutoencoderObjective,
+    EnsembleAutoencoder,
     MLPAutoencoder,
     ReconstructionLoss,
     build_initialized,
@@ -959,6 +960,42 @@ def test_a_fixed_budget_run_takes_the_steps_of_skorchs_loop(batch_size):
     # And the same per-epoch records: epoch number, loss weighted by batch rows, batch count.
     for key in ("epoch", "train_loss", "train_batch_count"):
         assert nets[1].history[:, key] == pytest.approx(nets[0].history[:, key], rel=1e-6)
+
+
+def test_a_fixed_budget_run_takes_the_gradients_a_criterion_computes_by_hand(monkeypatch):
+    by_hand = []
+    original = AutoencoderObjective.gradients_by_hand
+
+    def counted(self, module, inputs, targets):
+        loss = original(self, module, inputs, targets)
+        by_hand.append(loss is not None)
+        return loss
+
+    monkeypatch.setattr(AutoencoderObjective, "gradients_by_hand", counted)
+    n_members = 3
+    rows = rows_of(dense_data(np.tile(RANDOM_ROWS, (1, n_members))))
+    nets = [
+        build_net(
+            build_initialized(lambda: EnsembleAutoencoder(n_members, N_FEATURES, (8,), 2), SEED),
+            AutoencoderObjective(ReconstructionLoss("mse")),
+            fixed_budget_plan(**settings),
+        )
+        for settings in ({"fixed_budget": False}, {})
+    ]
+
+    for net in nets:
+        train(net, rows, 4)
+
+    # Only the fixed-budget run asks, at every step, and is answered.
+    assert by_hand == [True] * 4 * steps_per_epoch(len(RANDOM_ROWS), 32)
+    # The same steps as autograd's, to rounding.
+    for autograd_weight, hand_weight in zip(
+        nets[0].module_.parameters(), nets[1].module_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(hand_weight, autograd_weight, rtol=1e-4, atol=1e-5)
+    assert nets[1].history[:, "train_loss"] == pytest.approx(
+        nets[0].history[:, "train_loss"], rel=1e-5
+    )
 
 
 def test_a_fixed_budget_run_raises_on_divergence():

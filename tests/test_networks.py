@@ -5,7 +5,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sklae._networks import ACTIVATIONS, MLPAutoencoder, ReconstructionLoss, make_mlp
+from sklae._networks import (
+    ACTIVATIONS,
+    AutoencoderObjective,
+    EnsembleAutoencoder,
+    MLPAutoencoder,
+    ReconstructionLoss,
+    build_initialized,
+    make_mlp,
+)
 
 N_ROWS = 16
 N_FEATURES = 12
@@ -251,3 +259,72 @@ def test_a_few_optimiser_steps_lower_the_loss():
         optimizer.step()
 
     assert criterion(reconstruction_before_activation(module, rows), rows).item() < 0.8 * initial
+
+
+# ---------------------------------------------------------------------- gradients by hand
+
+N_MEMBERS = 3
+
+
+def ensemble(activation, hidden_layer_sizes=(8, 5)):
+    module = build_initialized(
+        lambda: EnsembleAutoencoder(
+            N_MEMBERS, N_FEATURES, hidden_layer_sizes, CODE_SIZE, activation
+        ),
+        SEED,
+    )
+    return module.double()
+
+
+def plain_objective(**regularisers):
+    return AutoencoderObjective(ReconstructionLoss("mse"), **regularisers)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("hidden_layer_sizes", [(), (8, 5)])
+def test_gradients_by_hand_are_autogradients(activation, hidden_layer_sizes):
+    module = ensemble(activation, hidden_layer_sizes)
+    inputs = random_rows(n_features=N_MEMBERS * N_FEATURES).double()
+    targets = random_rows(n_features=N_MEMBERS * N_FEATURES, seed=SEED + 1).double()
+    criterion = plain_objective()
+
+    expected_loss = criterion(module(inputs), targets)
+    expected_loss.backward()
+    expected = {name: parameter.grad.clone() for name, parameter in module.named_parameters()}
+    module.zero_grad(set_to_none=True)
+    loss = criterion.gradients_by_hand(module, inputs, targets)
+
+    assert not loss.requires_grad
+    assert loss.item() == pytest.approx(expected_loss.item(), rel=1e-12)
+    for name, parameter in module.named_parameters():
+        assert parameter.grad.shape == parameter.shape, name
+        torch.testing.assert_close(parameter.grad, expected[name], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("activation", "regularisers", "reconstruction"),
+    [
+        ("elu", {}, ReconstructionLoss("mse")),
+        ("gelu", {}, ReconstructionLoss("mse")),
+        ("relu", {"sparsity": 0.1}, ReconstructionLoss("mse")),
+        ("relu", {"target_noise_variance": 0.01}, ReconstructionLoss("mse")),
+        ("relu", {}, ReconstructionLoss("l1")),
+        ("relu", {}, ReconstructionLoss("mse", "sigmoid")),
+    ],
+)
+def test_gradients_by_hand_decline_what_they_do_not_write_out(
+    activation, regularisers, reconstruction
+):
+    module = ensemble(activation)
+    rows = random_rows(n_features=N_MEMBERS * N_FEATURES).double()
+    criterion = AutoencoderObjective(reconstruction, **regularisers)
+
+    assert criterion.gradients_by_hand(module, rows, rows) is None
+    # Nothing computed: the trainer differentiates forward instead.
+    assert all(parameter.grad is None for parameter in module.parameters())
+
+
+def test_gradients_by_hand_need_a_module_that_writes_them_out():
+    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,))
+
+    assert plain_objective().gradients_by_hand(module, random_rows(), random_rows()) is None

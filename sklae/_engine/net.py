@@ -241,9 +241,12 @@ class AutoencoderNet(NeuralNet):
         notifications per batch and per epoch and the per-batch history
         records: for the outlier detector's members (a few hundred weights,
         one batch per epoch on small tables) they took a third of the
-        training time. Each epoch's record holds its epoch number, training
-        loss and batch count, as skorch writes them; the divergence check and
-        the flush of tiny values run as their callbacks would, once per epoch.
+        training time. A criterion with ``gradients_by_hand(module, inputs,
+        targets)`` may compute a step's loss and gradients itself, without
+        autograd (the same step to rounding). Each epoch's record holds its
+        epoch number, training loss and batch count, as skorch writes them;
+        the divergence check and the flush of tiny values run as their
+        callbacks would, once per epoch.
         """
         # Nets pickled by releases before the parameter train as they did.
         if not getattr(self, "fixed_budget", False):
@@ -254,6 +257,9 @@ class AutoencoderNet(NeuralNet):
         callbacks = dict(self.callbacks_)
         guard, flush = callbacks["divergence_guard"], callbacks["tiny_value_flush"]
         epochs = self.max_epochs if epochs is None else epochs
+        # A criterion may fill in the gradients itself, without autograd's
+        # bookkeeping (its gradients_by_hand returns None where it cannot).
+        by_hand = getattr(self.criterion_, "gradients_by_hand", None)
         self._set_training(True)
         for _ in range(epochs):
             # The record first: the batches' seeds are drawn from the epoch number.
@@ -263,8 +269,10 @@ class AutoencoderNet(NeuralNet):
             losses, sizes = [], []
             for inputs, targets in batches:
                 self._zero_grad_optimizer()
-                loss = self.get_loss(self.infer(inputs), targets, X=inputs, training=True)
-                loss.backward()
+                loss = by_hand(self.module_, inputs, targets) if by_hand else None
+                if loss is None:
+                    loss = self.get_loss(self.infer(inputs), targets, X=inputs, training=True)
+                    loss.backward()
                 self.optimizer_.step()
                 losses.append(loss.detach())
                 sizes.append(len(inputs))
