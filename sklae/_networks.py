@@ -775,7 +775,7 @@ class EnsembleAutoencoder(nn.Module):
 
     @torch.no_grad()
     def squared_error_gradients(self, inputs: torch.Tensor, targets: torch.Tensor):
-        """The mean squared reconstruction error, with each parameter's gradient in ``.grad``.
+        """The mean squared reconstruction error, each parameter's gradient assigned to ``.grad``.
 
         Backpropagation written out (as scikit-learn's MLP does in numpy),
         without autograd: for networks this small, recording the graph and
@@ -912,6 +912,8 @@ class AutoencoderObjective(nn.Module):
         no noise correction, no output activation) of a module that writes
         out its own backpropagation (``squared_error_gradients``); ``None``
         otherwise, and the trainer differentiates :meth:`forward` instead.
+        Every parameter's gradient is assigned, replacing what ``.grad``
+        held, so the trainer need not zero them first.
         """
         reconstruction = self.reconstruction
         plain = (

@@ -291,7 +291,9 @@ def test_gradients_by_hand_are_autogradients(activation, hidden_layer_sizes):
     expected_loss = criterion(module(inputs), targets)
     expected_loss.backward()
     expected = {name: parameter.grad.clone() for name, parameter in module.named_parameters()}
-    module.zero_grad(set_to_none=True)
+    # Stale gradients: the trainer does not zero them, so they must be replaced, not added to.
+    for parameter in module.parameters():
+        parameter.grad = torch.full_like(parameter, 7.0)
     loss = criterion.gradients_by_hand(module, inputs, targets)
 
     assert not loss.requires_grad

@@ -243,7 +243,8 @@ class AutoencoderNet(NeuralNet):
         one batch per epoch on small tables) they took a third of the
         training time. A criterion with ``gradients_by_hand(module, inputs,
         targets)`` may compute a step's loss and gradients itself, without
-        autograd (the same step to rounding). Each epoch's record holds its
+        autograd (the same step to rounding), assigning them where autograd
+        would add to zeroed ones. Each epoch's record holds its
         epoch number, training loss and batch count, as skorch writes them;
         the divergence check and the flush of tiny values run as their
         callbacks would, once per epoch.
@@ -268,20 +269,27 @@ class AutoencoderNet(NeuralNet):
             flush.on_epoch_begin(self, dataset_train=dataset)
             losses, sizes = [], []
             for inputs, targets in batches:
-                self._zero_grad_optimizer()
+                # Gradients by hand are assigned, not accumulated: nothing to zero.
                 loss = by_hand(self.module_, inputs, targets) if by_hand else None
                 if loss is None:
+                    self._zero_grad_optimizer()
                     loss = self.get_loss(self.infer(inputs), targets, X=inputs, training=True)
                     loss.backward()
                 self.optimizer_.step()
                 losses.append(loss.detach())
                 sizes.append(len(inputs))
-            values = torch.stack(losses).cpu().numpy()
+            if len(losses) == 1:
+                # One batch a pass (small tables): its loss, as the weighted mean gives it.
+                train_loss = first_loss = float(losses[0])
+            else:
+                values = torch.stack(losses).cpu().numpy()
+                first_loss = float(values[0])
+                # skorch's train loss: the mean over the epoch's batches, weighted by rows.
+                train_loss = float(np.average(values, weights=sizes))
             if guard.first_batch_loss_ is None:
-                guard.first_batch_loss_ = float(values[0])
-            # skorch's train loss: the mean over the epoch's batches, weighted by their rows.
-            self.history.record("train_loss", float(np.average(values, weights=sizes)))
-            self.history.record("train_batch_count", len(values))
+                guard.first_batch_loss_ = first_loss
+            self.history.record("train_loss", train_loss)
+            self.history.record("train_batch_count", len(losses))
             guard.on_epoch_end(self)
         return self
 
