@@ -481,11 +481,17 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         else:
             self._fit_members(X_train, samples, seeds)
         outputs = self._member_outputs(X_scaled)
-        self._calibrations = [
-            self._calibrate(codes[rows], reconstructions[rows], X_scaled[rows])
-            for (codes, reconstructions), rows in zip(outputs, samples)
-        ]
-        training_scores = self._score_outputs(outputs, X_scaled)
+        # Each member's views of every training row, computed once: its own
+        # subsample's rows calibrate it, and all rows give the training scores.
+        self._calibrations, z_scores = [], []
+        for (codes, reconstructions), rows in zip(outputs, samples):
+            calibration = self._code_calibration(codes[rows])
+            raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
+            location, scale = robust_location_scale(raw[rows])
+            calibration["view_location"], calibration["view_scale"] = location, scale
+            self._calibrations.append(calibration)
+            z_scores.append((raw - location) / scale)
+        training_scores = self._scores_from_views(z_scores)
         if self.contamination == "auto":
             # Scores are minus outlyingness, so Q3 + 3 IQR of outlyingness is Q1 - 3 IQR here.
             q1, q3 = np.percentile(training_scores, [25, 75])
@@ -609,20 +615,17 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         reconstructions = reconstructions.reshape(n_rows, n_members, n_features)
         return [(codes[:, i], reconstructions[:, i].astype(np.float64)) for i in range(n_members)]
 
-    def _calibrate(self, codes, reconstructions, X_rows):
-        """What a member needs to score: code statistics, neighbours, z-score scales."""
+    def _code_calibration(self, codes):
+        """A member's code statistics and neighbours, from the codes of its subsample.
+
+        The z-score scales of its views (``view_location``, ``view_scale``)
+        are added by :meth:`_fit`, from the views of the same rows.
+        """
         code_center, code_scale = robust_location_scale(codes)
         standardized = (codes - code_center) / code_scale
-        n_neighbors = min(self.n_neighbors, len(X_rows))
+        n_neighbors = min(self.n_neighbors, len(codes))
         neighbours = NearestNeighbors(n_neighbors=n_neighbors).fit(standardized)
-        calibration = {
-            "code_center": code_center,
-            "code_scale": code_scale,
-            "neighbours": neighbours,
-        }
-        raw = self._raw_views(codes, reconstructions, calibration, X_rows)
-        calibration["view_location"], calibration["view_scale"] = robust_location_scale(raw)
-        return calibration
+        return {"code_center": code_center, "code_scale": code_scale, "neighbours": neighbours}
 
     # ------------------------------------------------------------------ scoring (views)
 
@@ -649,11 +652,24 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
     def _member_views(self, outputs, X_scaled):
         """Robust z-scores of the three views, averaged over members, shape (n, 3)."""
-        total = np.zeros((X_scaled.shape[0], len(SCORE_COMPONENTS)))
-        for (codes, reconstructions), calibration in zip(outputs, self._calibrations):
-            raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
-            total += (raw - calibration["view_location"]) / calibration["view_scale"]
-        return total / len(outputs)
+        return self._averaged_views(
+            self._z_scores(codes, reconstructions, calibration, X_scaled)
+            for (codes, reconstructions), calibration in zip(outputs, self._calibrations)
+        )
+
+    def _z_scores(self, codes, reconstructions, calibration, X_scaled):
+        """One member's robust z-scores of the three views, shape (n, 3)."""
+        raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
+        return (raw - calibration["view_location"]) / calibration["view_scale"]
+
+    @staticmethod
+    def _averaged_views(z_scores):
+        """The mean of the members' z-scores (added in member order)."""
+        z_scores = list(z_scores)
+        return sum(z_scores) / len(z_scores)
+
+    def _scores_from_views(self, z_scores):
+        return -self._averaged_views(z_scores).sum(axis=1)
 
     def _score_outputs(self, outputs, X_scaled):
         return -self._member_views(outputs, X_scaled).sum(axis=1)
