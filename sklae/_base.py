@@ -867,11 +867,23 @@ class BaseAutoencoder(
             self.best_validation_score_ = (
                 -outcome.start_score if outcome.kept_start else max(self.validation_scores_)
             )
+            self.best_epoch_ = outcome.best_epoch
             self.best_loss_ = None
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+            self.best_epoch_ = None
             self.best_loss_ = min(self.loss_curve_)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "n_iter_" in self.__dict__ and "best_epoch_" not in self.__dict__:
+            # Saved by a release before the attribute: the epoch whose score is
+            # the best validation score, or 0 (the start) when none has it.
+            scores, best = self.validation_scores_, self.best_validation_score_
+            self.best_epoch_ = (
+                None if scores is None else (scores.index(best) + 1 if best in scores else 0)
+            )
 
     # ------------------------------------------------------------------ saving
     # The fitted state is plain data (PlainNetStateMixin): the trained net is

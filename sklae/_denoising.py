@@ -333,6 +333,12 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         when validation rows were held out: the best epoch's, or the starting
         weights' when no epoch beat them by more than the noise.
 
+    best_epoch_ : int or None
+        The epoch whose weights were returned (counted as ``n_iter_`` counts
+        them), when validation rows were held out; 0 when the starting weights
+        were kept (on a warm start, ``n_iter_`` before it). None without
+        validation rows.
+
     hidden_layer_sizes_ : tuple of int
         The hidden widths of the network (``hidden_layer_sizes`` resolved).
 

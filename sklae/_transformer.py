@@ -278,6 +278,14 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         when validation rows were held out: the best epoch's, or the starting
         weights' when no epoch beat them by more than the noise.
 
+    best_epoch_ : int or None
+        The epoch whose weights were returned (counted as ``n_iter_`` counts
+        them), when validation rows were held out; 0 when the starting weights
+        were kept: a network started at PCA's solution (``init``) is then
+        ``PCA(code_size)``, no epoch having beaten it by more than the noise
+        (on a warm start, ``n_iter_`` before it: the model it continued from).
+        None without validation rows.
+
     hidden_layer_sizes_ : tuple of int
         The hidden widths of the network (``hidden_layer_sizes`` resolved).
 

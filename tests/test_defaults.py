@@ -383,7 +383,14 @@ def test_a_kept_start_is_what_best_validation_score_and_the_plot_report():
 
     assert model.best_validation_score_ > max(model.validation_scores_)
     assert 0 < -model.best_validation_score_ < np.inf
+    # Epoch 0, the start: what a user checks to learn the fit is PCA's.
+    assert model.best_epoch_ == 0
     assert_allclose(model.transform(X), PCA(2).fit(X).transform(X), atol=1e-4)
+
+    # A warm start that keeps its start returns the model it continued from.
+    model.set_params(warm_start=True, max_iter=3).fit(X)
+    assert model.n_iter_ == 8
+    assert model.best_epoch_ == 5
 
 
 def test_divergence_after_a_pca_start_keeps_the_start_and_says_so():

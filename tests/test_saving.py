@@ -322,6 +322,11 @@ def test_files_of_every_release_load_and_compute_what_they_did(version, name, fi
             # fitted) may fall on either side of it on another processor.
             wanted, got = wanted[~on_a_boundary], got[~on_a_boundary]
         assert_allclose(got, wanted, rtol=1e-5, atol=rounding_of(wanted), err_msg=method)
+    if hasattr(model, "validation_scores_"):
+        # Files of releases before best_epoch_ get it from their validation scores.
+        assert (model.best_epoch_ is None) == (model.validation_scores_ is None)
+        if model.best_epoch_ is not None:
+            assert 0 <= model.best_epoch_ <= model.n_iter_
     if not hasattr(model, "decision_function"):
         # A loaded model trains on.
         model.set_params(warm_start=True, max_iter=1)

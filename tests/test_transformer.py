@@ -714,6 +714,8 @@ def test_early_stopping_restores_the_best_weights():
     assert len(valid_rows) == 20
     assert model.validation_scores_[-1] < model.best_validation_score_
     assert restored_score == pytest.approx(model.best_validation_score_, rel=1e-4)
+    # The epoch restored, counted from 1 as n_iter_ counts: the best one's.
+    assert model.best_epoch_ == 1 + int(np.argmax(model.validation_scores_)) < model.n_iter_
     assert restored_score != pytest.approx(model.validation_scores_[-1], rel=1e-3)
 
 
@@ -722,6 +724,7 @@ def test_without_early_stopping_there_are_no_validation_scores():
 
     assert model.validation_scores_ is None
     assert model.best_validation_score_ is None
+    assert model.best_epoch_ is None
     assert model.best_loss_ == min(model.loss_curve_)
     assert len(model.loss_curve_) == model.n_iter_ == 6
 

@@ -175,6 +175,10 @@ class TrainingOutcome:
     start_score: float | None = None
     # The divergence of a run whose starting weights were kept, if it diverged.
     diverged: str | None = None
+    # The epoch, numbered as the history numbers them, whose weights the run
+    # ended with (the one before its first when it kept its start); None when
+    # no validation loss chose them.
+    best_epoch: int | None = None
 
 
 def held_out_count(n_rows, fraction):
@@ -662,13 +666,18 @@ def train(net, rows, epochs):
     epochs_run = len(net.history) - epochs_before
     stopper = dict(net.callbacks_)["stopper"]
     stopped_early = bool(getattr(stopper, "stopped_", False))
+    kept_start = bool(getattr(stopper, "kept_start_", False))
+    best_epoch = None
+    if stopper.load_best and stopper.monitor == "valid_loss":
+        best_epoch = epochs_before if kept_start else getattr(stopper, "best_epoch_", None)
     return TrainingOutcome(
         epochs_run=epochs_run,
         stopped_early=stopped_early,
         interrupted=epochs_run < epochs and not stopped_early,
-        kept_start=bool(getattr(stopper, "kept_start_", False)),
+        kept_start=kept_start,
         start_score=getattr(stopper, "start_score_", None),
         diverged=diverged,
+        best_epoch=None if best_epoch is None else int(best_epoch),
     )
 
 
