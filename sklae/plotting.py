@@ -62,11 +62,15 @@ def plot_loss_curve(estimator, ax=None):
         first_epoch = len(estimator.loss_curve_) - len(validation_losses) + 1
         validation_epochs = range(first_epoch, first_epoch + len(validation_losses))
         ax.plot(validation_epochs, validation_losses, label="validation loss")
-        best = min(range(len(validation_losses)), key=validation_losses.__getitem__)
-        kept_epoch = validation_epochs[best]
-        if -estimator.best_validation_score_ < validation_losses[best]:
-            # No epoch beat the weights training started from, which were kept.
-            kept_epoch = first_epoch - 1
+        # sklae's estimators say which epoch they kept (0: the start), also when
+        # an epoch scored better than the start but not beyond the noise.
+        kept_epoch = getattr(estimator, "best_epoch_", None)
+        if kept_epoch is None:
+            best = min(range(len(validation_losses)), key=validation_losses.__getitem__)
+            kept_epoch = validation_epochs[best]
+            if -estimator.best_validation_score_ < validation_losses[best]:
+                # No epoch beat the weights training started from, which were kept.
+                kept_epoch = first_epoch - 1
         ax.axvline(kept_epoch, color="grey", linestyle=":", label="weights kept")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")

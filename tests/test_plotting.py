@@ -60,6 +60,19 @@ def test_plot_loss_curve_marks_the_start_when_the_start_was_kept():
     assert_allclose(kept.get_xdata(), [0, 0])
 
 
+def test_plot_loss_curve_marks_the_start_kept_though_an_epoch_scored_better():
+    # The one-standard-error rule kept the start over an epoch with a lower
+    # validation loss, within the noise of 3 validation rows: epoch 0 is marked.
+    rows = np.random.default_rng(1).standard_normal((30, 4))
+    model = AutoencoderTransformer(code_size=2, max_iter=20, random_state=1).fit(rows)
+    assert model.best_validation_score_ < max(model.validation_scores_)
+    assert model.best_epoch_ == 0
+
+    _, _, kept = plot_loss_curve(model).get_lines()
+
+    assert_allclose(kept.get_xdata(), [0, 0])
+
+
 def test_plot_loss_curve_draws_validation_losses_and_the_kept_epoch():
     model = AutoencoderTransformer(
         hidden_layer_sizes=(4,), max_iter=6, early_stopping=True, init="random", random_state=0
