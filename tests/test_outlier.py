@@ -9,7 +9,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
-from sklae import AutoencoderOutlierDetector, AutoencoderTransformer
+from sklae import AutoencoderOutlierDetector, AutoencoderTransformer, _outlier
+from sklae._outlier import neighbour_search
 
 N_INLIERS = 300
 N_OUTLIERS = 15
@@ -376,3 +377,29 @@ def test_feature_errors_come_as_a_data_frame_through_a_pipeline(data):
     np.testing.assert_allclose(
         errors.to_numpy(), pipeline[-1].set_output(transform="default").feature_errors(rows)
     )
+
+
+# ---------------------------------------------------------------------- neighbour search
+
+
+def test_the_neighbour_search_is_a_tree_only_where_it_can_prune():
+    # A k-d tree needs many more points than cells of its splits (n >> 2**d).
+    assert neighbour_search(512, 5) == "kd_tree"
+    assert neighbour_search(512, 6) == "brute"
+    assert neighbour_search(64, 2) == "kd_tree"
+    assert neighbour_search(63, 2) == "brute"
+
+
+def test_scores_do_not_depend_on_the_neighbour_search(monkeypatch):
+    # 14 features make codes of 7: an exhaustive search, as fast as a tree
+    # gets only with far more than 512 points; the scores are the tree's.
+    X = np.random.default_rng(0).standard_normal((300, 14))
+    detector = AutoencoderOutlierDetector(**FAST).fit(X)
+    scores = detector.score_samples(X)
+    monkeypatch.setattr(_outlier, "neighbour_search", lambda n_points, n_dimensions: "kd_tree")
+    tree = AutoencoderOutlierDetector(**FAST).fit(X)
+
+    assert {c["neighbours"].algorithm for c in detector._calibrations} == {"brute"}
+    assert {c["neighbours"].algorithm for c in tree._calibrations} == {"kd_tree"}
+    assert_allclose(scores, tree.score_samples(X), rtol=1e-9, atol=1e-12)
+    assert detector.offset_ == pytest.approx(tree.offset_, rel=1e-9)
