@@ -505,10 +505,11 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         for (codes, reconstructions), rows in zip(outputs, samples):
             calibration = self._code_calibration(codes[rows])
             raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
-            location, scale = robust_location_scale(raw[rows])
-            calibration["view_location"], calibration["view_scale"] = location, scale
+            calibration["view_location"], calibration["view_scale"] = robust_location_scale(
+                raw[rows]
+            )
             self._calibrations.append(calibration)
-            z_scores.append((raw - location) / scale)
+            z_scores.append(self._standardized(raw, calibration))
         training_scores = self._scores_from_views(z_scores)
         if self.contamination == "auto":
             # Scores are minus outlyingness, so Q3 + 3 IQR of outlyingness is Q1 - 3 IQR here.
@@ -670,29 +671,32 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         code_neighbours = np.mean(distances, axis=1) ** 2 / codes.shape[1]
         return np.column_stack([reconstruction_error, code_centre, code_neighbours])
 
-    def _member_views(self, outputs, X_scaled):
-        """Robust z-scores of the three views, averaged over members, shape (n, 3)."""
-        return self._averaged_views(
-            self._z_scores(codes, reconstructions, calibration, X_scaled)
-            for (codes, reconstructions), calibration in zip(outputs, self._calibrations)
-        )
+    def _member_z_scores(self, outputs, X_scaled):
+        """Each member's robust z-scores of the three views, shape (n, 3) each."""
+        for (codes, reconstructions), calibration in zip(outputs, self._calibrations):
+            raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
+            yield self._standardized(raw, calibration)
 
-    def _z_scores(self, codes, reconstructions, calibration, X_scaled):
-        """One member's robust z-scores of the three views, shape (n, 3)."""
-        raw = self._raw_views(codes, reconstructions, calibration, X_scaled)
+    @staticmethod
+    def _standardized(raw, calibration):
+        """A member's raw views as robust z-scores over its training rows."""
         return (raw - calibration["view_location"]) / calibration["view_scale"]
 
     @staticmethod
     def _averaged_views(z_scores):
-        """The mean of the members' z-scores (added in member order)."""
+        """The mean of the members' z-scores (added in member order), shape (n, 3)."""
         z_scores = list(z_scores)
         return sum(z_scores) / len(z_scores)
+
+    def _member_views(self, outputs, X_scaled):
+        """Robust z-scores of the three views, averaged over members, shape (n, 3)."""
+        return self._averaged_views(self._member_z_scores(outputs, X_scaled))
 
     def _scores_from_views(self, z_scores):
         return -self._averaged_views(z_scores).sum(axis=1)
 
     def _score_outputs(self, outputs, X_scaled):
-        return -self._member_views(outputs, X_scaled).sum(axis=1)
+        return self._scores_from_views(self._member_z_scores(outputs, X_scaled))
 
     def _score_scaled(self, X_scaled):
         return self._score_outputs(self._member_outputs(X_scaled), X_scaled)

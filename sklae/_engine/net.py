@@ -282,16 +282,15 @@ class AutoencoderNet(NeuralNet):
                 self.optimizer_.step()
                 losses.append(loss.detach())
                 sizes.append(len(inputs))
-            if len(losses) == 1:
-                # One batch a pass (small tables): its loss, as the weighted mean gives it.
-                train_loss = first_loss = float(losses[0])
-            else:
-                values = torch.stack(losses).cpu().numpy()
-                first_loss = float(values[0])
-                # skorch's train loss: the mean over the epoch's batches, weighted by rows.
-                train_loss = float(np.average(values, weights=sizes))
             if guard.first_batch_loss_ is None:
-                guard.first_batch_loss_ = first_loss
+                guard.first_batch_loss_ = float(losses[0])
+            # skorch's train loss: the mean over the epoch's batches, weighted by rows
+            # (one batch a pass, on small tables, is its own loss).
+            train_loss = (
+                float(losses[0])
+                if len(losses) == 1
+                else float(np.average(torch.stack(losses).cpu().numpy(), weights=sizes))
+            )
             self.history.record("train_loss", train_loss)
             self.history.record("train_batch_count", len(losses))
             guard.on_epoch_end(self)
