@@ -12,7 +12,11 @@ tuned per data set. Reconstruction of held-out rows, on:
 * digits (``/ 16``, 75/25 split, code 8), labelled: kNN(5) accuracy on codes;
 * 20000-image samples of MNIST and Fashion-MNIST (code 8 and 32, the standard
   test split), labelled; with ``--conv`` also the convolutional network
-  (``image_shape=(28, 28)``).
+  (``image_shape=(28, 28)``);
+* with ``--rdatasets``, instead of all these: the 216 numeric tables of the
+  Rdatasets collection that the ``pydataset`` package ships (economics,
+  medicine, social science; see ``_rdatasets.py``), the tables' way, in two
+  halves by name order (R-A, R-B). No design choice here looked at them.
 
 Per set: test MSE of ``AutoencoderTransformer(code_size=k)`` against ``PCA(k)``
 (with the paired per-row difference in standard errors, so that a ratio
@@ -30,8 +34,9 @@ Usage::
     python benchmarks/bench_defaults.py                  # tables, digits, MNIST-likes (MLP)
     python benchmarks/bench_defaults.py --conv           # and the convolutional default
     python benchmarks/bench_defaults.py --quick          # tables and digits only
+    python benchmarks/bench_defaults.py --rdatasets --no-mlp   # 216 tables never looked at
 
-Results go to ``benchmarks/results/defaults[_quick].md``.
+Results go to ``benchmarks/results/defaults[_quick|_rdatasets].md``.
 """
 
 import argparse
@@ -80,6 +85,22 @@ def table_sets(data_dir):
         ("sklearn_wine", "sklearn", load_wine().data),
         ("sklearn_diabetes", "sklearn", load_diabetes().data),
     ]
+    yield from split_tables(tables)
+
+
+def rdatasets_sets():
+    """The Rdatasets tables (see ``_rdatasets.py``), halves R-A and R-B by name order."""
+    from _rdatasets import numeric_tables
+
+    tables = numeric_tables()
+    yield from split_tables(
+        (name, "R-A" if i % 2 == 0 else "R-B", tables[name])
+        for i, name in enumerate(sorted(tables))
+    )
+
+
+def split_tables(tables):
+    """Each (name, half, X) as a standardised 70/30 split with ``k = ceil(d / 4)``."""
     for name, half, X in tables:
         X_train, X_test = train_test_split(
             np.asarray(X, dtype=np.float64), test_size=0.3, random_state=SEED
@@ -233,6 +254,8 @@ def summary_lines(rows, label):
     lines = []
     groups = [("A", "ADBench half A"), ("B", "ADBench half B"), ("sklearn", "scikit-learn")]
     groups.append((("A", "B", "sklearn"), "all tables"))
+    groups += [("R-A", "Rdatasets half R-A"), ("R-B", "Rdatasets half R-B")]
+    groups.append((("R-A", "R-B"), "all Rdatasets tables"))
     for halves, title in groups:
         chosen = [
             r for r in rows if r["half"] in (halves if isinstance(halves, tuple) else (halves,))
@@ -306,13 +329,23 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tables and digits only")
     parser.add_argument("--conv", action="store_true", help="also the convolutional default")
     parser.add_argument("--no-mlp", action="store_true", help="skip MLPRegressor")
+    parser.add_argument(
+        "--rdatasets",
+        action="store_true",
+        help="only the Rdatasets tables that pydataset ships (see _rdatasets.py)",
+    )
     args = parse_args(parser, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    stamp = provenance(threads=torch.get_num_threads())
+    stamp = provenance(
+        extra_packages=("pydataset",) if args.rdatasets else (), threads=torch.get_num_threads()
+    )
 
     rows = []
-    sets = [*table_sets(args.data_dir), *image_sets(args.data_dir, args.quick)]
+    if args.rdatasets:
+        sets = rdatasets_sets()
+    else:
+        sets = [*table_sets(args.data_dir), *image_sets(args.data_dir, args.quick)]
     for name, half, X_train, X_test, k, y_train, y_test in sets:
         conv = args.conv and name in ("mnist", "fashion_mnist")
         row = run_set(
@@ -325,7 +358,10 @@ def main(argv=None):
             flush=True,
         )
 
-    output = args.output_dir / ("defaults_quick.md" if args.quick else "defaults.md")
+    stem = (
+        "defaults_rdatasets" if args.rdatasets else "defaults_quick" if args.quick else "defaults"
+    )
+    output = args.output_dir / f"{stem}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(format_report(rows, stamp, args.conv))
     print(f"wrote {output}")
