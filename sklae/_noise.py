@@ -20,6 +20,11 @@ from ._validation import evenly_spaced_rows
 NOISE_ESTIMATE_ROWS = 20_000
 # Points of the grid the Marchenko-Pastur distribution is integrated on.
 MP_GRID_POINTS = 4001
+# Where there are about as many directions as rows, the Marchenko-Pastur lower
+# edge reaches zero and bounds nothing: the aspect ratio is capped below 1.
+MAX_EDGE_RATIO = 0.99
+# Eigenvalues below this share of the largest are zero up to rounding.
+ZERO_EIGENVALUE = 1e-10
 
 
 @lru_cache(maxsize=4096)
@@ -35,7 +40,10 @@ def marchenko_pastur_median(ratio):
     ratio = min(float(ratio), 1.0)
     low, high = (1 - np.sqrt(ratio)) ** 2, (1 + np.sqrt(ratio)) ** 2
     x = np.linspace(low, high, MP_GRID_POINTS)
-    density = np.sqrt(np.maximum((high - x) * (x - low), 0.0)) / (2 * np.pi * ratio * x)
+    # At ratio 1 the grid starts at 0, where the density has an integrable
+    # singularity: that one point counts as 0.
+    spread = np.sqrt(np.maximum((high - x) * (x - low), 0.0))
+    density = np.divide(spread, 2 * np.pi * ratio * x, out=np.zeros_like(x), where=x > 0)
     cumulative = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(x))])
     return float(np.interp(0.5, cumulative / cumulative[-1], x))
 
@@ -107,7 +115,9 @@ def estimate_noise_level(X, *, max_rows=NOISE_ESTIMATE_ROWS):
     range (see the user guide). Where the signal fills every direction (a
     table of a few independent columns) the noise cannot be told from the
     signal by second moments: the estimate is then an upper bound, large when
-    the noise is small.
+    the noise is small. It never exceeds the bound the smallest eigenvalue
+    sets (the lower edge of the Marchenko-Pastur law: noise alone would put
+    an eigenvalue below it), which is the tighter one on such tables.
 
     Parameters
     ----------
@@ -140,11 +150,33 @@ def estimate_noise_level(X, *, max_rows=NOISE_ESTIMATE_ROWS):
     eigenvalues, size = covariance_spectrum(sample)
     # Partial means of the m smallest eigenvalues, for every m at once.
     means = np.cumsum(eigenvalues) / np.arange(1, len(eigenvalues) + 1)
+    variance = means[1]
     for count in range(len(eigenvalues), 1, -1):
         tail = eigenvalues[:count]
         if np.median(tail) >= means[count - 1] * marchenko_pastur_median(count / size):
-            return float(np.sqrt(means[count - 1]))
-    return float(np.sqrt(means[1]))
+            variance = means[count - 1]
+            break
+    return float(np.sqrt(min(variance, lower_edge_bound(eigenvalues, size))))
+
+
+def lower_edge_bound(eigenvalues, size):
+    """The largest noise variance the smallest eigenvalue allows.
+
+    Noise of variance ``sigma**2`` puts the smallest eigenvalue of the
+    covariance of ``p`` directions from ``n`` rows at least at the lower edge
+    of its Marchenko-Pastur law, ``sigma**2 (1 - sqrt(p / n))**2`` (signal
+    only adds to it), so ``sigma**2`` is at most the smallest eigenvalue
+    divided by ``(1 - sqrt(p / n))**2``. Where the median test above takes
+    signal directions for noise (a table whose columns carry signal in every
+    direction), this bound is the tighter one.
+    """
+    # Directions without any variance (a constant column, an exact linear
+    # relation between columns) hold no noise either: they bound nothing.
+    varying = eigenvalues[eigenvalues > ZERO_EIGENVALUE * eigenvalues[-1]]
+    if len(varying) == 0:
+        return 0.0
+    ratio = min(len(eigenvalues) / size, MAX_EDGE_RATIO)
+    return float(varying[0]) / (1.0 - np.sqrt(ratio)) ** 2
 
 
 @validate_params(

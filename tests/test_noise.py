@@ -1,5 +1,7 @@
 """Tests of the noise level estimate, of pairs drawn from noisy rows and of denoise_image."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -55,6 +57,33 @@ def test_estimate_is_an_upper_bound_where_the_signal_fills_every_direction():
     # the noise cannot be told from the signal; the estimate says more noise.
     X = np.random.default_rng(0).standard_normal((2000, 4))
     assert estimate_noise_level(noisy(X, 0.1)) > 0.3
+
+
+def test_estimate_never_exceeds_the_bound_of_the_smallest_eigenvalue():
+    # Six columns with signal in every direction (variances 1.3 down to 0.3) and
+    # noise 0.3: the median test takes the whole spectrum for noise (an estimate
+    # near 1); noise alone would put an eigenvalue at the lower edge of its
+    # Marchenko-Pastur law, so the smallest one (0.3 + 0.09) bounds it.
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((2000, 6)) * np.sqrt([1.3, 1.1, 1.0, 0.9, 0.8, 0.3])
+    X = noisy(signal, 0.3)
+    smallest = np.linalg.eigvalsh(np.cov(X, rowvar=False))[0]
+    bound = np.sqrt(smallest) / (1 - np.sqrt(6 / 1999))
+    estimate = estimate_noise_level(X)
+    assert estimate == pytest.approx(bound, rel=1e-6)
+    assert 0.3 < estimate < 0.7
+
+
+def test_directions_without_variance_do_not_bound_the_estimate():
+    # A constant column or an exact sum of columns holds no noise: the estimate
+    # of the noisy columns stands.
+    rng = np.random.default_rng(0)
+    X = noisy(rng.standard_normal((2000, 6)) * np.sqrt([1.3, 1.1, 1.0, 0.9, 0.8, 0.3]), 0.3)
+    estimate = estimate_noise_level(X)
+    with_constant = np.column_stack([X, np.full(len(X), 2.0)])
+    with_sum = np.column_stack([X, X[:, 0] + X[:, 1]])
+    assert estimate_noise_level(with_constant) == pytest.approx(estimate, rel=0.02)
+    assert estimate_noise_level(with_sum) == pytest.approx(estimate, rel=0.02)
 
 
 def test_estimate_of_clean_rank_deficient_rows_is_near_zero_and_scales_with_the_data():
@@ -147,3 +176,16 @@ def test_denoise_image_with_a_patch_denoiser_beats_the_noise():
 def test_denoise_image_refuses_bad_shapes(image, patch_size, message):
     with pytest.raises(ValueError, match=message):
         denoise_image(_Identity(), image, patch_size)
+
+
+def test_marchenko_pastur_median_of_square_noise_is_finite_without_warnings():
+    # Ratio 1 (as many directions as rows) puts the law's singular point on the
+    # grid; it used to make the median NaN, with a RuntimeWarning.
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((800, 800))
+    eigenvalues = np.linalg.eigvalsh(noise.T @ noise / 800)
+    marchenko_pastur_median.cache_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        median = marchenko_pastur_median(1.0)
+    assert median == pytest.approx(np.median(eigenvalues), rel=0.03)
