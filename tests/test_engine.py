@@ -26,6 +26,7 @@ from sklae._engine import (
     TrainingRows,
     build_net,
     configure_net,
+    flat_adam,
     map_module,
     map_rows,
     rate_factors,
@@ -987,15 +988,68 @@ def test_a_fixed_budget_run_takes_the_gradients_a_criterion_computes_by_hand(mon
         train(net, rows, 4)
 
     # Only the fixed-budget run asks, at every step, and is answered.
-    assert by_hand == [True] * 4 * steps_per_epoch(len(RANDOM_ROWS), 32)
-    # The same steps as autograd's, to rounding.
+    n_steps = 4 * steps_per_epoch(len(RANDOM_ROWS), 32)
+    assert by_hand == [True] * n_steps
+    # The same steps as autograd's, to rounding, though its Adam updated the
+    # parameters laid out flat (flat_adam): after the run each parameter and
+    # gradient owns its storage again, and the optimiser holds the state of
+    # each parameter as an optimiser that updated them one by one would.
+    states = [net.optimizer_.state for net in nets]
     for autograd_weight, hand_weight in zip(
         nets[0].module_.parameters(), nets[1].module_.parameters(), strict=True
     ):
         torch.testing.assert_close(hand_weight, autograd_weight, rtol=1e-4, atol=1e-5)
+        for tensor in (hand_weight, hand_weight.grad):
+            assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+        assert states[1][hand_weight]["step"].item() == n_steps
+        for key in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(
+                states[1][hand_weight][key], states[0][autograd_weight][key], rtol=1e-3, atol=1e-6
+            )
     assert nets[1].history[:, "train_loss"] == pytest.approx(
         nets[0].history[:, "train_loss"], rel=1e-5
     )
+
+
+def ensemble_net(plan, n_members=3):
+    module = build_initialized(lambda: EnsembleAutoencoder(n_members, N_FEATURES, (8,), 2), SEED)
+    return build_net(module, AutoencoderObjective(ReconstructionLoss("mse")), plan)
+
+
+def test_flat_adam_lays_the_parameters_out_in_one_tensor_for_the_block():
+    net = ensemble_net(fixed_budget_plan())
+    optimizer = net.optimizer_
+    parameters = list(net.module_.parameters())
+    before = [parameter.detach().clone() for parameter in parameters]
+
+    with flat_adam(net):
+        (flat,) = net.optimizer_.param_groups[0]["params"]
+        assert net.optimizer_ is not optimizer
+        assert flat.numel() == sum(parameter.numel() for parameter in parameters)
+        for parameter in parameters:
+            assert parameter.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+            assert parameter.grad.untyped_storage().data_ptr() == (
+                flat.grad.untyped_storage().data_ptr()
+            )
+        flat.grad.fill_(1.0)
+        net.optimizer_.step()
+
+    assert net.optimizer_ is optimizer
+    for parameter, start in zip(parameters, before, strict=True):
+        # One Adam step of gradient 1 moves every entry down by the rate.
+        torch.testing.assert_close(parameter.detach(), start - 1e-2)
+        assert parameter.untyped_storage().nbytes() == parameter.numel() * 4
+        assert optimizer.state[parameter]["exp_avg"].shape == parameter.shape
+
+
+def test_flat_adam_leaves_groups_of_different_settings_as_they_are():
+    # Weight decay spares the biases (their own group): one update cannot serve both.
+    net = ensemble_net(fixed_budget_plan(weight_decay=1e-3))
+    optimizer = net.optimizer_
+
+    with flat_adam(net):
+        assert net.optimizer_ is optimizer
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.0, 1e-3]
 
 
 def test_a_fixed_budget_run_raises_on_divergence():

@@ -11,8 +11,11 @@ This module imports torch, numpy, scipy, skorch and the engine's own modules,
 never the estimators.
 """
 
+import contextlib
 import copy
 import fnmatch
+import inspect
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -247,8 +250,10 @@ class AutoencoderNet(NeuralNet):
         one batch per epoch on small tables) they took a third of the
         training time. A criterion with ``gradients_by_hand(module, inputs,
         targets)`` may compute a step's loss and gradients itself, without
-        autograd (the same step to rounding), assigning them where autograd
-        would add to zeroed ones. Each epoch's record holds its
+        autograd (the same step to rounding), writing them into ``.grad``
+        where autograd would add to zeroed ones; when it does so for every
+        step (its ``writes_gradients(module)``), one Adam update covers all
+        parameters laid out flat (:func:`flat_adam`). Each epoch's record holds its
         epoch number, training loss and batch count, as skorch writes them;
         the divergence check and the flush of tiny values run as their
         callbacks would, once per epoch.
@@ -265,7 +270,17 @@ class AutoencoderNet(NeuralNet):
         # A criterion may fill in the gradients itself, without autograd's
         # bookkeeping (its gradients_by_hand returns None where it cannot).
         by_hand = getattr(self.criterion_, "gradients_by_hand", None)
+        writes = getattr(self.criterion_, "writes_gradients", None)
         self._set_training(True)
+        # Gradients written by hand into .grad can live in one flat tensor,
+        # which one Adam update then covers (autograd would assign new ones).
+        every_step_by_hand = writes is not None and writes(self.module_)
+        with flat_adam(self) if every_step_by_hand else contextlib.nullcontext():
+            self._fixed_budget_epochs(epochs, dataset, batches, by_hand, guard, flush)
+        return self
+
+    def _fixed_budget_epochs(self, epochs, dataset, batches, by_hand, guard, flush):
+        """The epochs of a fixed-budget run (see :meth:`fit_loop`)."""
         for _ in range(epochs):
             # The record first: the batches' seeds are drawn from the epoch number.
             self.history.new_epoch()
@@ -284,17 +299,14 @@ class AutoencoderNet(NeuralNet):
                 sizes.append(len(inputs))
             if guard.first_batch_loss_ is None:
                 guard.first_batch_loss_ = float(losses[0])
-            # skorch's train loss: the mean over the epoch's batches, weighted by rows
-            # (one batch a pass, on small tables, is its own loss).
-            train_loss = (
-                float(losses[0])
-                if len(losses) == 1
-                else float(np.average(torch.stack(losses).cpu().numpy(), weights=sizes))
-            )
+            # skorch's train loss: the mean over the epoch's batches, weighted by
+            # rows, in float64 as numpy's average takes it (without its call,
+            # a tenth of a small member's step).
+            losses = torch.stack(losses).double().cpu().tolist()
+            train_loss = sum(map(operator.mul, losses, sizes)) / sum(sizes)
             self.history.record("train_loss", train_loss)
             self.history.record("train_batch_count", len(losses))
             guard.on_epoch_end(self)
-        return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         generator = torch.Generator(device=torch.device(self.device))
@@ -477,6 +489,73 @@ def _callbacks_key(plan):
         _reports_progress(plan) and plan.report_after,
         _averages(plan) and plan.average_epochs,
     )
+
+
+@contextlib.contextmanager
+def flat_adam(net):
+    """Within the block, ``net.optimizer_`` is one Adam over all parameters laid out flat.
+
+    Adam updates each entry on its own, so one update of a tensor holding
+    every parameter is the update of each (to rounding: the fused kernel's
+    vector lanes fall on other entries), provided every parameter group has
+    the same settings (the same rate, no weight decay that spares the
+    biases) and the optimiser has no state yet. Then the parameters and
+    their gradients become views into two flat tensors, and the fused kernel
+    runs once a step instead of once per parameter: 58 against 149
+    microseconds a step for the eight tensors of the outlier detector's
+    members. Gradients must be written into the ``.grad`` tensors
+    (``write_gradient``), not assigned as autograd does, so the block is for
+    steps whose gradients are computed by hand. On leaving, each parameter
+    and gradient owns its storage again and the optimiser holds the state
+    the flat one reached, so nothing after the block can tell. Where the
+    settings differ, the block runs with the optimiser as it is.
+    """
+    optimizer = net.optimizer_
+    groups = optimizer.param_groups
+    parameters = [parameter for group in groups for parameter in group["params"]]
+    settings = [{key: value for key, value in group.items() if key != "params"} for group in groups]
+    if (
+        type(optimizer) is not torch.optim.Adam
+        or optimizer.state
+        or len(parameters) < 2
+        or any(setting != settings[0] for setting in settings)
+        or torch.is_tensor(settings[0]["lr"])
+        or len({(parameter.device, parameter.dtype) for parameter in parameters}) > 1
+    ):
+        yield
+        return
+    with torch.no_grad():
+        flat = torch.cat([parameter.reshape(-1) for parameter in parameters])
+    gradients = torch.zeros_like(flat)
+    spans = []
+    for parameter in parameters:
+        start = spans[-1][1] if spans else 0
+        spans.append((start, start + parameter.numel()))
+        parameter.data = flat[spans[-1][0] : spans[-1][1]].view_as(parameter)
+        parameter.grad = gradients[spans[-1][0] : spans[-1][1]].view_as(parameter)
+    flat_parameter = nn.Parameter(flat)
+    flat_parameter.grad = gradients
+    accepted = inspect.signature(torch.optim.Adam).parameters
+    net.optimizer_ = torch.optim.Adam(
+        [flat_parameter], **{key: value for key, value in settings[0].items() if key in accepted}
+    )
+    try:
+        yield
+    finally:
+        state = net.optimizer_.state.get(flat_parameter, {})
+        net.optimizer_ = optimizer
+        for parameter, (start, stop) in zip(parameters, spans):
+            parameter.data = parameter.data.clone()
+            parameter.grad = parameter.grad.clone()
+            if state:
+                optimizer.state[parameter] = {
+                    key: (
+                        value[start:stop].view_as(parameter).clone()
+                        if torch.is_tensor(value) and value.shape == flat.shape
+                        else copy.deepcopy(value)
+                    )
+                    for key, value in state.items()
+                }
 
 
 def rate_factors(module, reference_fan_in):
