@@ -18,6 +18,7 @@ from sklae._engine import (
     AutoencoderNet,
     Batches,
     DivergenceGuard,
+    FlatAdam,
     ImprovementStopper,
     RandomRowSplit,
     RowData,
@@ -1016,40 +1017,85 @@ def ensemble_net(plan, n_members=3):
     return build_net(module, AutoencoderObjective(ReconstructionLoss("mse")), plan)
 
 
-def test_flat_adam_lays_the_parameters_out_in_one_tensor_for_the_block():
-    net = ensemble_net(fixed_budget_plan())
+@pytest.mark.parametrize(("weight_decay", "n_flat"), [(0.0, 1), (1e-3, 2)])
+def test_flat_adam_lays_the_parameters_of_the_same_settings_out_in_one_tensor(weight_decay, n_flat):
+    # Weight decay spares the biases (a group of their own): then two tensors.
+    net = ensemble_net(fixed_budget_plan(weight_decay=weight_decay))
     optimizer = net.optimizer_
-    parameters = list(net.module_.parameters())
-    before = [parameter.detach().clone() for parameter in parameters]
+    before = {parameter: parameter.detach().clone() for parameter in net.module_.parameters()}
 
     with flat_adam(net):
-        (flat,) = net.optimizer_.param_groups[0]["params"]
-        assert net.optimizer_ is not optimizer
-        assert flat.numel() == sum(parameter.numel() for parameter in parameters)
-        for parameter in parameters:
-            assert parameter.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
-            assert parameter.grad.untyped_storage().data_ptr() == (
-                flat.grad.untyped_storage().data_ptr()
-            )
-        flat.grad.fill_(1.0)
+        assert isinstance(net.optimizer_, FlatAdam)
+        flats = [group["params"][0] for group in net.optimizer_.param_groups]
+        assert len(flats) == n_flat
+        assert sum(flat.numel() for flat in flats) == sum(p.numel() for p in before)
+        storages = {flat.untyped_storage().data_ptr() for flat in flats}
+        gradient_storages = {flat.grad.untyped_storage().data_ptr() for flat in flats}
+        for parameter in before:
+            assert parameter.untyped_storage().data_ptr() in storages
+            assert parameter.grad.untyped_storage().data_ptr() in gradient_storages
+        # Zeroing keeps the gradients in the flat tensors.
+        net.optimizer_.zero_grad(set_to_none=True)
+        for flat in flats:
+            flat.grad.fill_(1.0)
         net.optimizer_.step()
 
     assert net.optimizer_ is optimizer
-    for parameter, start in zip(parameters, before, strict=True):
-        # One Adam step of gradient 1 moves every entry down by the rate.
-        torch.testing.assert_close(parameter.detach(), start - 1e-2)
-        assert parameter.untyped_storage().nbytes() == parameter.numel() * 4
-        assert optimizer.state[parameter]["exp_avg"].shape == parameter.shape
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            start = before[parameter]
+            # Adam's first step is the rate times the gradient's sign (1 + decay * weight > 0).
+            torch.testing.assert_close(parameter.detach(), start - 1e-2)
+            assert parameter.untyped_storage().nbytes() == parameter.numel() * 4
+            assert optimizer.state[parameter]["exp_avg"].shape == parameter.shape
 
 
-def test_flat_adam_leaves_groups_of_different_settings_as_they_are():
-    # Weight decay spares the biases (their own group): one update cannot serve both.
-    net = ensemble_net(fixed_budget_plan(weight_decay=1e-3))
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"weight_decay": 1e-3, "learning_rate_schedule": "cosine"},
+        {"validation_fraction": 0.2, "patience": 2, "max_grad_norm": 0.5},
+    ],
+)
+def test_training_on_flat_parameters_is_training_them_one_by_one(settings):
+    rows = rows_of(dense_data(RANDOM_ROWS))
+    plan = make_plan(**settings)
+    nets = [build_net(make_module(), ReconstructionLoss("mse"), plan) for _ in range(2)]
+    nets[1].flattens_optimizer = False
+
+    # Twice: the second run starts from the state the first left (flattened again).
+    outcomes = [[train(net, rows, 4) for net in nets] for _ in range(2)]
+
+    assert outcomes[0][0] == outcomes[0][1]
+    assert outcomes[1][0] == outcomes[1][1]
+    states = [net.optimizer_.state for net in nets]
+    for flat_weight, weight in zip(
+        nets[0].module_.parameters(), nets[1].module_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(flat_weight, weight, rtol=1e-4, atol=1e-6)
+        assert torch.equal(states[0][flat_weight]["step"], states[1][weight]["step"])
+        for key in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(
+                states[0][flat_weight][key], states[1][weight][key], rtol=1e-3, atol=1e-7
+            )
+    for flat_group, group in zip(
+        nets[0].optimizer_.param_groups, nets[1].optimizer_.param_groups, strict=True
+    ):
+        assert flat_group["lr"] == pytest.approx(group["lr"])
+        assert flat_group["weight_decay"] == group["weight_decay"]
+    assert nets[0].history[:, "train_loss"] == pytest.approx(
+        nets[1].history[:, "train_loss"], rel=1e-4
+    )
+
+
+def test_flat_adam_leaves_a_net_that_does_not_flatten_as_it_is():
+    net = ensemble_net(fixed_budget_plan())
+    net.flattens_optimizer = False
     optimizer = net.optimizer_
 
     with flat_adam(net):
         assert net.optimizer_ is optimizer
-    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.0, 1e-3]
 
 
 def test_a_fixed_budget_run_raises_on_divergence():

@@ -29,6 +29,7 @@ from .data import (
 )
 from .net import (
     AutoencoderNet,
+    FlatAdam,
     RandomRowSplit,
     TrainingOutcome,
     TrainingPlan,
@@ -49,6 +50,7 @@ __all__ = [
     "AutoencoderNet",
     "Batches",
     "Corruption",
+    "FlatAdam",
     "Recorruption",
     "CosineLearningRate",
     "DivergenceGuard",

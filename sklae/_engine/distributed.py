@@ -140,6 +140,9 @@ class DistributedAutoencoderNet(AutoencoderNet):
     """
 
     _parallel = None
+    # DistributedDataParallel keeps the parameters' gradients in buckets of its
+    # own: their storage is not re-pointed at flat tensors (flat_adam).
+    flattens_optimizer = False
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         shape = process_group_shape()
