@@ -790,13 +790,9 @@ class EnsembleAutoencoder(nn.Module):
                 return None
         return pairs
 
-    def writes_out_backpropagation(self):
-        """Whether :meth:`squared_error_gradients` knows every activation's derivative."""
-        return self._layers_and_derivatives() is not None
-
     @torch.no_grad()
     def squared_error_gradients(self, inputs: torch.Tensor, targets: torch.Tensor):
-        """The mean squared reconstruction error, each parameter's gradient assigned to ``.grad``.
+        """The mean squared reconstruction error, each parameter's gradient written to ``.grad``.
 
         Backpropagation written out (as scikit-learn's MLP does in numpy),
         without autograd: for networks this small, recording the graph and
@@ -934,17 +930,10 @@ class AutoencoderObjective(nn.Module):
         Only for the plain mean squared reconstruction error (no regulariser,
         no noise correction, no output activation) of a module that writes
         out its own backpropagation (``squared_error_gradients``); ``None``
-        otherwise (:meth:`writes_gradients` says which in advance), and the
-        trainer differentiates :meth:`forward` instead. Every parameter's
-        gradient is written into ``.grad``, replacing what it held, so the
-        trainer need not zero them first.
+        otherwise, and the trainer differentiates :meth:`forward` instead.
+        Every parameter's gradient is written into ``.grad``, replacing what
+        it held, so the trainer need not zero them first.
         """
-        if not self.writes_gradients(module):
-            return None
-        return module.squared_error_gradients(inputs, targets)
-
-    def writes_gradients(self, module):
-        """Whether :meth:`gradients_by_hand` computes ``module``'s gradients (else ``None``)."""
         reconstruction = self.reconstruction
         plain = (
             getattr(reconstruction, "loss", None) == "mse"
@@ -952,8 +941,10 @@ class AutoencoderObjective(nn.Module):
             and reconstruction.reduction == "mean"
             and not (self.sparsity or self.contractive or self.target_noise_variance)
         )
-        writes_out = getattr(module, "writes_out_backpropagation", None)
-        return bool(plain and writes_out is not None and writes_out())
+        by_hand = getattr(module, "squared_error_gradients", None)
+        if not plain or by_hand is None:
+            return None
+        return by_hand(inputs, targets)
 
     def forward(self, outputs, target, inputs=None, module=None):
         reconstruction, code, *posterior = outputs

@@ -272,11 +272,6 @@ class AutoencoderNet(NeuralNet):
         # bookkeeping (its gradients_by_hand returns None where it cannot).
         by_hand = getattr(self.criterion_, "gradients_by_hand", None)
         self._set_training(True)
-        self._fixed_budget_epochs(epochs, dataset, batches, by_hand, guard, flush)
-        return self
-
-    def _fixed_budget_epochs(self, epochs, dataset, batches, by_hand, guard, flush):
-        """The epochs of a fixed-budget run (see :meth:`fit_loop`)."""
         for _ in range(epochs):
             # The record first: the batches' seeds are drawn from the epoch number.
             self.history.new_epoch()
@@ -303,6 +298,7 @@ class AutoencoderNet(NeuralNet):
             self.history.record("train_loss", train_loss)
             self.history.record("train_batch_count", len(losses))
             guard.on_epoch_end(self)
+        return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         generator = torch.Generator(device=torch.device(self.device))
@@ -562,6 +558,13 @@ def flat_adam(net):
     groups = optimizer.param_groups
     parameters = [parameter for group in groups for parameter in group["params"]]
     settings = [{key: value for key, value in group.items() if key != "params"} for group in groups]
+    if (
+        not getattr(net, "flattens_optimizer", False)
+        or type(optimizer) is not torch.optim.Adam
+        or any(torch.is_tensor(value) for setting in settings for value in setting.values())
+    ):
+        yield
+        return
     # Groups of the same settings (the biases' and the weights' without weight
     # decay) share a flat tensor: one update serves them all.
     classes = []
@@ -576,10 +579,7 @@ def flat_adam(net):
     ]
     flat_states = [_flat_state(optimizer, members) for members in members_of]
     if (
-        not getattr(net, "flattens_optimizer", False)
-        or type(optimizer) is not torch.optim.Adam
-        or any(state is None for state in flat_states)
-        or any(torch.is_tensor(setting["lr"]) for setting in settings)
+        any(state is None for state in flat_states)
         or any(
             setting.get(key) != settings[0].get(key)
             for setting in settings
