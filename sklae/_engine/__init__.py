@@ -4,7 +4,8 @@
   validation, inference), seeded with explicit generators;
 - :mod:`.callbacks`: stopping, divergence, the learning-rate schedule, progress;
 - :mod:`.net`: the skorch net, built and re-configured from a
-  :class:`~.net.TrainingPlan`, trained by :func:`~.net.train`;
+  :class:`~.net.TrainingPlan`, trained by :func:`~.net.train` with Adam over
+  its parameters laid out flat (:func:`~.net.flat_adam`);
 - :mod:`.state`: a trained net as plain data (numpy arrays, numbers) and back;
 - :mod:`.distributed`: the same net under PyTorch's DistributedDataParallel.
 

@@ -3,7 +3,8 @@
 :func:`build_net` turns a torch module, its loss and a :class:`TrainingPlan`
 into an initialised :class:`AutoencoderNet`; :func:`configure_net` applies a
 changed plan to a fitted net through skorch's own ``set_params`` (warm starts,
-``partial_fit``); :func:`train` runs it and reports how training ended;
+``partial_fit``); :func:`train` runs it and reports how training ended, each
+run updating the parameters laid out flat (:func:`flat_adam`);
 :func:`map_module` runs batched inference. The estimators describe, this module
 trains: nothing here names an estimator parameter.
 
