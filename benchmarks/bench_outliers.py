@@ -281,6 +281,16 @@ def time_ratio(table, name, method, reference="IForest"):
     return float(np.median(table[name, method]["seconds"] / table[name, reference]["seconds"]))
 
 
+def group_seconds(table, names, method_names):
+    """Over the sets ``names``: each method's median over sets of its median seconds, and
+    the median over sets of ours' paired ratio to IsolationForest's (:func:`time_ratio`)."""
+    medians = {
+        m: float(np.median([np.median(table[n, m]["seconds"]) for n in names]))
+        for m in method_names
+    }
+    return medians, float(np.median([time_ratio(table, n, OURS) for n in names]))
+
+
 def ranks_by_set(table, set_names, method_names, metric):
     """Rank of each method on each set by mean metric (1 = best, ties averaged)."""
     ranks = {}
@@ -430,7 +440,7 @@ def unseen_lines(table, set_names, method_names):
         f"{means[OURS] - means[best_other]:+.3f} mean ROC-AUC; ahead of IsolationForest on "
         f"{wins} of {len(set_names)} tables.",
         f"- Seconds against IsolationForest's, median over tables of the paired ratio (see "
-        f"above): {np.median([time_ratio(table, n, OURS) for n in set_names]):.2f}x.",
+        f"above): {group_seconds(table, set_names, [OURS])[1]:.2f}x.",
         "",
     ]
     return lines
@@ -504,10 +514,7 @@ def write_markdown(
         cells = [f"{np.median(table[name, m]['seconds']):.3f}" for m in method_names]
         cells.append(f"{ratios[name]:.2f}x")
         lines.append(f"| {name} | {shape} | " + " | ".join(cells) + " |")
-    medians = {
-        m: np.median([np.median(table[n, m]["seconds"]) for n in set_names]) for m in method_names
-    }
-    median_ratio = float(np.median(list(ratios.values())))
+    medians, median_ratio = group_seconds(table, set_names, method_names)
     lines.append(
         "| **median over sets** | | "
         + " | ".join(f"**{medians[m]:.3f}**" for m in method_names)
@@ -586,11 +593,7 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
     ]
     for title, chosen in groups:
         means, best_other, wins = group_roc(table, chosen, method_names)
-        seconds = {
-            m: np.median([np.median(table[n, m]["seconds"]) for n in chosen])
-            for m in (OURS, "IForest")
-        }
-        paired = np.median([time_ratio(table, n, OURS) for n in chosen])
+        seconds, paired = group_seconds(table, chosen, (OURS, "IForest"))
         lines.append(
             f"| {title} | {len(chosen)} | "
             + " | ".join(f"{means[m]:.3f}" for m in method_names)

@@ -592,21 +592,20 @@ def flat_adam(net):
     ):
         yield
         return
-    flat_groups, spans = [], []
+    flat_groups, sizes = [], []
     for (first, _), members in zip(classes, members_of):
         with torch.no_grad():
             flat = torch.cat([parameter.reshape(-1) for parameter in members])
         gradients = torch.zeros_like(flat)
-        class_spans = []
-        for parameter in members:
-            begin = class_spans[-1][1] if class_spans else 0
-            class_spans.append((begin, begin + parameter.numel()))
-            parameter.data = flat[begin : class_spans[-1][1]].view_as(parameter)
-            parameter.grad = gradients[begin : class_spans[-1][1]].view_as(parameter)
+        sizes.append([parameter.numel() for parameter in members])
+        for parameter, values, gradient in zip(
+            members, flat.split(sizes[-1]), gradients.split(sizes[-1])
+        ):
+            parameter.data = values.view_as(parameter)
+            parameter.grad = gradient.view_as(parameter)
         flat_parameter = nn.Parameter(flat)
         flat_parameter.grad = gradients
         flat_groups.append({**settings[first], "params": [flat_parameter]})
-        spans.append(class_spans)
     accepted = inspect.signature(torch.optim.Adam).parameters
     wide = {key: value for key, value in settings[0].items() if key in OPTIMISER_WIDE}
     flat_optimizer = FlatAdam(flat_groups, **{k: v for k, v in wide.items() if k in accepted})
@@ -618,8 +617,8 @@ def flat_adam(net):
         yield
     finally:
         net.optimizer_ = optimizer
-        for (_, indices), members, flat_group, class_spans in zip(
-            classes, members_of, flat_optimizer.param_groups, spans
+        for (_, indices), members, flat_group, member_sizes in zip(
+            classes, members_of, flat_optimizer.param_groups, sizes
         ):
             # What ran during the block (a schedule's rate) stays with the groups.
             for index in indices:
@@ -627,17 +626,16 @@ def flat_adam(net):
                     {key: value for key, value in flat_group.items() if key != "params"}
                 )
             state = flat_optimizer.state.get(flat_group["params"][0], {})
-            for parameter, (begin, stop) in zip(members, class_spans):
+            pieces = {
+                key: value.split(member_sizes) for key, value in state.items() if key != "step"
+            }
+            for position, parameter in enumerate(members):
                 parameter.data = parameter.data.clone()
                 parameter.grad = parameter.grad.clone()
                 if state:
                     optimizer.state[parameter] = {
-                        key: (
-                            value[begin:stop].view_as(parameter).clone()
-                            if key != "step"
-                            else copy.deepcopy(value)
-                        )
-                        for key, value in state.items()
+                        "step": copy.deepcopy(state["step"]),
+                        **{key: pieces[key][position].view_as(parameter).clone() for key in pieces},
                     }
 
 
