@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
 from sklae import AutoencoderOutlierDetector, AutoencoderTransformer, _outlier
-from sklae._outlier import neighbour_search
+from sklae._outlier import FENCE_ROWS, neighbour_search
 
 N_INLIERS = 300
 N_OUTLIERS = 15
@@ -86,6 +86,35 @@ def test_auto_contamination_is_tukeys_far_out_fence(data):
     labels = detector.predict(X)
     assert np.mean(labels[is_outlier == 1] == -1) > 0.8
     assert np.mean(labels[is_outlier == 0] == -1) < 0.1
+
+
+def test_auto_fence_on_many_rows_comes_from_a_sample_of_them():
+    """Past FENCE_ROWS rows the fit scores a random FENCE_ROWS of them, not all.
+
+    The fence then lies near the one of every row's scores, and fit_predict
+    still labels every row as predict does.
+    """
+    rng = np.random.RandomState(0)
+    n_rows = 3 * FENCE_ROWS
+    X = np.vstack([rng.normal(size=(n_rows - 60, 5)), rng.uniform(-9, 9, size=(60, 5))])
+    detector = AutoencoderOutlierDetector(**FAST)
+    scored = []
+    original = detector._member_outputs
+    detector._member_outputs = lambda rows: scored.append(len(rows)) or original(rows)
+
+    detector.fit(X)
+
+    # The members' own subsamples and the fence's rows, each once.
+    assert len(scored) == 1
+    assert FENCE_ROWS <= scored[0] <= FENCE_ROWS + detector.n_estimators * detector.max_samples_
+    del detector._member_outputs
+    scores = detector.score_samples(X)
+    q1, q3 = np.percentile(scores, [25, 75])
+    assert abs(detector.offset_ - (q1 - 3 * (q3 - q1))) < 0.3 * (q3 - q1)
+    assert detector.offset_ != pytest.approx(q1 - 3 * (q3 - q1), rel=1e-9)
+    labels = AutoencoderOutlierDetector(**FAST).fit_predict(X)
+    assert_array_equal(labels, detector.predict(X))
+    assert np.mean(labels[-60:] == -1) > 0.8
 
 
 def test_score_is_sum_of_components(data, fitted):
