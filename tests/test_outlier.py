@@ -120,7 +120,7 @@ def test_auto_fence_on_many_rows_comes_from_a_sample_of_them():
 def test_score_is_sum_of_components(data, fitted):
     X, _ = data
     components = fitted.score_components(X[:20])
-    assert components.shape == (20, 3)
+    assert components.shape == (20, 4)
     assert_allclose(-components.sum(axis=1), fitted.score_samples(X[:20]))
 
 
@@ -212,6 +212,45 @@ def test_networks_score_rows_bounded_as_in_training(data, fitted):
     codes, reconstructions = fitted._member_outputs(X_scaled)[0]
     raw = fitted._raw_views(codes, reconstructions, fitted._calibrations[0], X_scaled)
     assert_allclose(raw[:, 0], np.mean(np.log1p((X_scaled - reconstructions) ** 2), axis=1))
+
+
+def test_row_neighbour_view_is_the_distance_to_the_nearest_training_rows(data, fitted):
+    X, _ = data
+    X_scaled = (X[:30] - fitted.center_) / fitted.scale_
+    raw = fitted._row_view(np.clip(X_scaled, -3, 3))
+    # The first member's training rows as the network saw them: scaled and clipped.
+    train = (X[fitted.estimators_samples_[0]] - fitted.center_) / fitted.scale_
+    train = np.clip(train, -fitted.clip, fitted.clip)
+    gaps = np.linalg.norm(np.clip(X_scaled, -3, 3)[:, None] - train[None], axis=2)
+    nearest = np.sort(gaps, axis=1)[:, : fitted.n_neighbors]
+    assert_allclose(raw[:, 0], np.mean(nearest, axis=1) ** 2 / X.shape[1], rtol=1e-9)
+    # Its robust z-score is the fourth component.
+    location = fitted._row_calibration["view_location"]
+    scale = fitted._row_calibration["view_scale"]
+    assert_allclose(fitted.score_components(X[:30])[:, 3], (raw[:, 0] - location) / scale)
+
+
+def test_row_neighbours_fill_a_missing_value_with_its_reconstruction(data, fitted):
+    X, _ = data
+    X_scaled = (X[:10] - fitted.center_) / fitted.scale_
+    X_scaled[::2, 3] = np.nan
+    codes, reconstructions = fitted._member_outputs(X_scaled)[0]
+    compared = fitted._compared_rows(X_scaled, reconstructions)
+    assert_allclose(compared[::2, 3], np.clip(reconstructions[::2, 3], -3, 3))
+    assert_allclose(compared[1::2], np.clip(X_scaled[1::2], -3, 3))
+
+
+def test_models_saved_without_row_neighbours_score_with_three_views(data):
+    X, _ = data
+    detector = AutoencoderOutlierDetector(**FAST).fit(X)
+    four = detector.score_components(X[:20])
+    # As an earlier version saved it: no row view.
+    restored = pickle.loads(pickle.dumps(detector))
+    del restored._row_calibration
+    three = restored.score_components(X[:20])
+    assert_allclose(three, four[:, :3])
+    assert_allclose(restored.score_samples(X[:20]), -three.sum(axis=1))
+    assert_allclose(detector.score_samples(X[:20]), -four.sum(axis=1))
 
 
 def test_one_wild_value_does_not_outrank_rows_off_the_manifold():
@@ -344,11 +383,14 @@ def test_a_feature_missing_in_every_training_row_is_ignored(data):
 
 @pytest.mark.parametrize("value", [1e39, np.finfo(np.float64).max, -np.finfo(np.float64).max])
 def test_extreme_values_are_outliers_not_errors(fitted, data, value):
-    X, _ = data
+    X, is_outlier = data
     rows = X[:3].copy()
     rows[:, 1] = value
     assert_array_equal(fitted.predict(rows), [-1, -1, -1])
-    assert np.all(fitted.decision_function(rows) < fitted.decision_function(X).min())
+    # Beyond every inlier, and among the planted outliers (far in every feature).
+    decisions = fitted.decision_function(X)
+    assert np.all(fitted.decision_function(rows) < decisions[is_outlier == 0].min())
+    assert np.all(fitted.decision_function(rows) < np.median(decisions[is_outlier == 1]))
 
 
 def test_members_train_together_yet_apart(data):
