@@ -54,7 +54,7 @@ TUKEY_FAR_OUT = 3.0
 # variances and covariance), a tenth of an interquartile range at m = 2048;
 # on the skewed scores of the ADBench sets of more rows, 0.09 to 0.19.
 FENCE_ROWS = 2048
-# The four views each member scores a row with.
+# The four views a row is scored with: the columns of score_components.
 SCORE_COMPONENTS = ("reconstruction", "code_centre", "code_neighbours", "row_neighbours")
 # Scaled values are bounded by this many robust standard deviations before the
 # networks see them: a value farther out is an outlier whatever its size, and
@@ -849,10 +849,13 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             ``"code_neighbours"`` and ``"row_neighbours"`` (see the class
             docstring; models saved by earlier versions have the first
             three); larger is more abnormal. ``score_samples`` is minus their
-            row sums.
+            row sums. A data frame with those column names when
+            :meth:`set_output` (or scikit-learn's global
+            ``transform_output``) asks for one.
         """
         X_scaled = self._validate_scaled(X)
-        return self._views(self._member_outputs(X_scaled), X_scaled)
+        components = self._views(self._member_outputs(X_scaled), X_scaled)
+        return self._as_configured_container(components, X, SCORE_COMPONENTS[: components.shape[1]])
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
@@ -907,10 +910,10 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         X_scaled = self._validate_scaled(X)
         outputs = self._member_outputs(X_scaled)
         errors = sum((X_scaled - reconstructions) ** 2 for _, reconstructions in outputs)
-        return self._as_configured_container(errors / len(outputs), X)
+        return self._as_configured_container(errors / len(outputs), X, self.get_feature_names_out())
 
     def set_output(self, *, transform=None):
-        """Choose the container :meth:`feature_errors` returns, as for transformers.
+        """Choose the container :meth:`feature_errors` and :meth:`score_components` return.
 
         A ``Pipeline``'s own ``set_output`` configures only the steps that
         transform; after ``pipeline.set_output(transform="pandas")`` and
@@ -956,7 +959,7 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         check_is_fitted(self)
         return _check_feature_names_in(self, input_features)
 
-    def _as_configured_container(self, values, X):
+    def _as_configured_container(self, values, X, columns):
         """``values`` in the container ``set_output`` (or the global config) asks for."""
         container = getattr(self, "_sklearn_output_config", {}).get("transform", "default")
         if container == "default":
@@ -965,11 +968,11 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             import pandas as pd
 
             index = X.index if isinstance(X, pd.DataFrame) else None
-            return pd.DataFrame(values, columns=self.get_feature_names_out(), index=index)
+            return pd.DataFrame(values, columns=list(columns), index=index)
         if container == "polars":
             import polars as pl
 
-            return pl.DataFrame(values, schema=list(self.get_feature_names_out()))
+            return pl.DataFrame(values, schema=list(columns))
         return values
 
     def __sklearn_tags__(self):

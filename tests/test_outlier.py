@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn import clone, config_context
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
@@ -448,6 +449,32 @@ def test_feature_errors_come_as_a_data_frame_through_a_pipeline(data):
     np.testing.assert_allclose(
         errors.to_numpy(), pipeline[-1].set_output(transform="default").feature_errors(rows)
     )
+
+
+def test_score_components_come_as_a_data_frame_with_named_views(data, fitted):
+    pd = pytest.importorskip("pandas")
+    X, _ = data
+    rows = pd.DataFrame(X[:6], columns=[f"f{i}" for i in range(X.shape[1])], index=range(10, 16))
+    detector = clone(fitted).fit(pd.DataFrame(X, columns=rows.columns))
+    plain = detector.score_components(rows)
+    components = detector.set_output(transform="pandas").score_components(rows)
+    assert list(components.columns) == [
+        "reconstruction",
+        "code_centre",
+        "code_neighbours",
+        "row_neighbours",
+    ]
+    assert list(components.index) == list(rows.index)
+    np.testing.assert_allclose(components.to_numpy(), plain)
+    # A model saved before the row view names its three columns.
+    del detector._row_calibration
+    assert list(detector.score_components(rows).columns) == [
+        "reconstruction",
+        "code_centre",
+        "code_neighbours",
+    ]
+    with config_context(transform_output="pandas"):
+        assert isinstance(clone(fitted).fit(X).score_components(X[:3]), pd.DataFrame)
 
 
 # ---------------------------------------------------------------------- neighbour search
