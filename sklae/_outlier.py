@@ -540,8 +540,13 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             # and a fit followed by score_samples or predict does not score every
             # row twice (IsolationForest scores none for contamination="auto").
             fence_rows = np.sort(rng.choice(n_samples, FENCE_ROWS, replace=False))
-            self.offset_ = self._fence(self._calibrate(X_scaled, samples, fence_rows))
-            return self._score_scaled(X_scaled) if score_every_row else None
+            if not score_every_row:
+                self.offset_ = self._fence(self._calibrate(X_scaled, samples, fence_rows))
+                return None
+            # Every row is scored anyway (fit_predict): the fence rows' scores are among them.
+            training_scores = self._calibrate(X_scaled, samples, np.arange(n_samples))
+            self.offset_ = self._fence(training_scores[fence_rows])
+            return training_scores
         training_scores = self._calibrate(X_scaled, samples, np.arange(n_samples))
         if self.contamination == "auto":
             self.offset_ = self._fence(training_scores)

@@ -113,7 +113,14 @@ def test_auto_fence_on_many_rows_comes_from_a_sample_of_them():
     q1, q3 = np.percentile(scores, [25, 75])
     assert abs(detector.offset_ - (q1 - 3 * (q3 - q1))) < 0.3 * (q3 - q1)
     assert detector.offset_ != pytest.approx(q1 - 3 * (q3 - q1), rel=1e-9)
-    labels = AutoencoderOutlierDetector(**FAST).fit_predict(X)
+    # fit_predict scores every row once and places the same fence from the same rows.
+    predicting = AutoencoderOutlierDetector(**FAST)
+    scored.clear()
+    original = predicting._member_outputs
+    predicting._member_outputs = lambda rows: scored.append(len(rows)) or original(rows)
+    labels = predicting.fit_predict(X)
+    assert scored == [n_rows]
+    assert predicting.offset_ == pytest.approx(detector.offset_, rel=1e-6)
     assert_array_equal(labels, detector.predict(X))
     assert np.mean(labels[-60:] == -1) > 0.8
 
