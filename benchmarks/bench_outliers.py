@@ -19,7 +19,12 @@ The sets are also reported in two fixed halves, A (the 1st, 3rd, ... file in
 name order) and B (the others), as in ``bench_defaults.py``: a design chosen on
 one half must hold on the other.
 
-Two further tables, per set (``--no-extras`` skips them):
+Three further tables, per set (``--no-extras`` skips them):
+
+- **fit_predict**: seconds of ``fit_predict(X)``, the one call that labels the
+  rows of a table, for sklae_AE and IForest (both ``contamination="auto"``),
+  interleaved per seed as above; sklae's scores each row once, where a fit
+  followed by ``score_samples`` scores (some of) them twice.
 
 - **False alarms**: the normal rows (``y == 0``) are split in half;
   ``ConformalOutlierDetector`` wraps each detector (sklae_AE, IForest), is
@@ -197,6 +202,56 @@ def run(sets, seeds, methods):
                     flush=True,
                 )
     return records
+
+
+def run_fit_predict(sets, seeds):
+    """Per set: each method's seconds of ``fit_predict`` over seeds (sklae_AE, IForest)."""
+    makers = {
+        OURS: lambda seed: AutoencoderOutlierDetector(random_state=seed),
+        "IForest": lambda seed: IsolationForest(random_state=seed),
+    }
+    results = {}
+    for name, (X, _) in sets.items():
+        seconds = {method: [] for method in makers}
+        for seed in seeds:
+            for method, make in makers.items():
+                with Timer() as timer, warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    make(seed).fit_predict(X)
+                seconds[method].append(timer.seconds)
+        results[name] = {method: np.array(values) for method, values in seconds.items()}
+        ratio = np.median(results[name][OURS] / results[name]["IForest"])
+        print(f"{name:18s} fit_predict {OURS} / IForest {ratio:.2f}x", flush=True)
+    return results
+
+
+def fit_predict_lines(results, set_names):
+    ratios = {
+        name: float(np.median(results[name][OURS] / results[name]["IForest"])) for name in set_names
+    }
+    lines = [
+        "## Seconds of fit_predict",
+        "",
+        "`fit_predict(X)` labels the rows of a table in one call (the notebook use); "
+        f"median over seeds, and the median over seeds of the paired ratio `{OURS} / IForest`.",
+        "",
+        f"| data set | {OURS} | IForest | {OURS} / IForest |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in set_names:
+        lines.append(
+            f"| {name} | {np.median(results[name][OURS]):.3f} | "
+            f"{np.median(results[name]['IForest']):.3f} | {ratios[name]:.2f}x |"
+        )
+    median_ratio = float(np.median(list(ratios.values())))
+    lines += [
+        f"| **median over sets** | | | **{median_ratio:.2f}x** |",
+        "",
+        f"- fit_predict: median paired ratio {median_ratio:.2f}x IsolationForest's time, at most "
+        f"its time on {sum(ratio <= 1 for ratio in ratios.values())} of {len(set_names)} sets.",
+        "",
+    ]
+    return lines
 
 
 CALIBRATED = {
@@ -456,6 +511,7 @@ def write_markdown(
     false_alarms=None,
     missing=None,
     unseen=None,
+    fit_predict=None,
 ):
     roc_ranks = ranks_by_set(table, set_names, method_names, "roc")
     ap_ranks = ranks_by_set(table, set_names, method_names, "ap")
@@ -552,6 +608,8 @@ def write_markdown(
         f"time on {sum(ratio <= 1 for ratio in ratios.values())} of {len(set_names)} sets."
     )
     lines.append("")
+    if fit_predict is not None:
+        lines += fit_predict_lines(fit_predict, set_names)
     if false_alarms is not None:
         lines += false_alarm_lines(false_alarms, set_names)
     if missing is not None:
@@ -665,7 +723,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="4 small sets, 1 seed")
     parser.add_argument("--no-pyod", action="store_true", help="skip PyOD even if installed")
     parser.add_argument(
-        "--no-extras", action="store_true", help="skip the false-alarm and missing-value tables"
+        "--no-extras", action="store_true", help="skip the fit_predict, false-alarm and missing-value tables"
     )
     parser.add_argument(
         "--no-unseen", action="store_true", help="skip the tables it was not developed on"
@@ -697,8 +755,9 @@ def main(argv=None):
         return
     sets = load_sets(args.data_dir, args.quick)
     records = run(sets, seeds, methods)
-    false_alarms = missing = None
+    false_alarms = missing = fit_predict = None
     if not args.no_extras:
+        fit_predict = run_fit_predict(sets, seeds)
         false_alarms = run_false_alarms(sets, seed=0)
         missing = run_missing_values(sets, seed=0)
 
@@ -727,6 +786,7 @@ def main(argv=None):
         false_alarms=false_alarms,
         missing=missing,
         unseen=unseen,
+        fit_predict=fit_predict,
     )
     write_plot(output_dir / f"{stem}.png", table, set_names, method_names, stamp)
     with open(output_dir / f"{stem}.csv", "w") as handle:
