@@ -723,7 +723,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="4 small sets, 1 seed")
     parser.add_argument("--no-pyod", action="store_true", help="skip PyOD even if installed")
     parser.add_argument(
-        "--no-extras", action="store_true", help="skip the fit_predict, false-alarm and missing-value tables"
+        "--no-extras",
+        action="store_true",
+        help="skip the fit_predict, false-alarm and missing-value tables",
     )
     parser.add_argument(
         "--no-unseen", action="store_true", help="skip the tables it was not developed on"
