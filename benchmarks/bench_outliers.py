@@ -204,17 +204,20 @@ def run(sets, seeds, methods):
     return records
 
 
+# The detectors of the fit_predict and false-alarm tables, made for a seed.
+DETECTORS = {
+    OURS: lambda seed: AutoencoderOutlierDetector(random_state=seed),
+    "IForest": lambda seed: IsolationForest(random_state=seed),
+}
+
+
 def run_fit_predict(sets, seeds):
-    """Per set: each method's seconds of ``fit_predict`` over seeds (sklae_AE, IForest)."""
-    makers = {
-        OURS: lambda seed: AutoencoderOutlierDetector(random_state=seed),
-        "IForest": lambda seed: IsolationForest(random_state=seed),
-    }
+    """Per set: each detector's seconds of ``fit_predict`` over seeds (DETECTORS)."""
     results = {}
     for name, (X, _) in sets.items():
-        seconds = {method: [] for method in makers}
+        seconds = {method: [] for method in DETECTORS}
         for seed in seeds:
-            for method, make in makers.items():
+            for method, make in DETECTORS.items():
                 with Timer() as timer, warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     make(seed).fit_predict(X)
@@ -254,12 +257,6 @@ def fit_predict_lines(results, set_names):
     return lines
 
 
-CALIBRATED = {
-    OURS: lambda seed: AutoencoderOutlierDetector(random_state=seed),
-    "IForest": lambda seed: IsolationForest(random_state=seed),
-}
-
-
 def run_false_alarms(sets, seed):
     """Per (set, method, rate): (false-alarm rate, its sampling sigma, detection rate)."""
     results = {}
@@ -267,7 +264,7 @@ def run_false_alarms(sets, seed):
         normal, outliers = X[y == 0], X[y == 1]
         order = np.random.default_rng(seed).permutation(len(normal))
         fit_rows, held_out = normal[order[: len(normal) // 2]], normal[order[len(normal) // 2 :]]
-        for method, make in CALIBRATED.items():
+        for method, make in DETECTORS.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 detector = ConformalOutlierDetector(
@@ -403,7 +400,7 @@ def halves_lines(table, set_names, method_names):
 
 
 def false_alarm_lines(results, set_names):
-    methods = list(CALIBRATED)
+    methods = list(DETECTORS)
     lines = [
         "## False alarms at a chosen rate (ConformalOutlierDetector)",
         "",
