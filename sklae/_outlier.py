@@ -534,6 +534,7 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             self._fit_ensemble(X_train, samples, seeds)
         else:
             self._fit_members(X_train, samples, seeds)
+        fence_rows = slice(None)
         if self.contamination == "auto" and n_samples > FENCE_ROWS:
             # The fence needs quartiles, not every row's score: FENCE_ROWS rows
             # drawn at random place it within a tenth of an interquartile range,
@@ -543,13 +544,11 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
             if not score_every_row:
                 self.offset_ = self._fence(self._calibrate(X_scaled, samples, fence_rows))
                 return None
-            # Every row is scored anyway (fit_predict): the fence rows' scores are among them.
-            training_scores = self._calibrate(X_scaled, samples, np.arange(n_samples))
-            self.offset_ = self._fence(training_scores[fence_rows])
-            return training_scores
+        # Every row is scored (a float contamination, few rows, or fit_predict):
+        # the fence rows' scores are among them.
         training_scores = self._calibrate(X_scaled, samples, np.arange(n_samples))
         if self.contamination == "auto":
-            self.offset_ = self._fence(training_scores)
+            self.offset_ = self._fence(training_scores[fence_rows])
         else:
             self.offset_ = float(np.percentile(training_scores, 100.0 * self.contamination))
         return training_scores
