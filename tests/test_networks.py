@@ -7,12 +7,16 @@ from torch.nn import functional as F
 
 from sklae._networks import (
     ACTIVATIONS,
+    Autoencoder,
     AutoencoderObjective,
     EnsembleAutoencoder,
+    LinearPathAutoencoder,
     MLPAutoencoder,
     ReconstructionLoss,
+    VariationalAutoencoderNetwork,
     build_initialized,
     make_mlp,
+    mlp_encoder_decoder,
 )
 
 N_ROWS = 16
@@ -309,7 +313,6 @@ def test_gradients_by_hand_are_autogradients(activation, hidden_layer_sizes):
         ("elu", {}, ReconstructionLoss("mse")),
         ("gelu", {}, ReconstructionLoss("mse")),
         ("relu", {"sparsity": 0.1}, ReconstructionLoss("mse")),
-        ("relu", {"target_noise_variance": 0.01}, ReconstructionLoss("mse")),
         ("relu", {}, ReconstructionLoss("l1")),
         ("relu", {}, ReconstructionLoss("mse", "sigmoid")),
     ],
@@ -326,7 +329,114 @@ def test_gradients_by_hand_decline_what_they_do_not_write_out(
     assert all(parameter.grad is None for parameter in module.parameters())
 
 
+def linear_path(activation="relu", hidden_layer_sizes=(8, 5), linear=True, **options):
+    """A LinearPathAutoencoder started at PCA's solution of ``random_rows``, in their units.
+
+    With ``linear=False``, the plain ``Autoencoder`` of the same layers (``init="random"``).
+    """
+    layers = mlp_encoder_decoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes, activation)
+    if not linear:
+        return build_initialized(lambda: Autoencoder(*layers, **options), SEED).train()
+    module = build_initialized(
+        lambda: LinearPathAutoencoder(*layers, N_FEATURES, CODE_SIZE, **options), SEED
+    )
+    rows = 3.0 * random_rows(n_rows=64) + 1.5
+    _, _, components = torch.linalg.svd(rows - rows.mean(dim=0), full_matrices=False)
+    module.start_at_pca(components[:CODE_SIZE], rows.mean(dim=0), unit=3.0)
+    # A step away from the start, where the non-linear branches' last layers are zero.
+    for parameter in module.parameters():
+        parameter.data.add_(0.1 * torch.randn(parameter.shape, generator=torch.Generator()))
+    return module.train()
+
+
+def gradients_in_a_flat_tensor(module):
+    """Gradients held as views of one flat tensor, at unaligned offsets, as flat_adam lays them."""
+    parameters = list(module.parameters())
+    flat = torch.full((1 + sum(parameter.numel() for parameter in parameters),), 7.0)
+    offset = 1
+    for parameter in parameters:
+        parameter.grad = flat[offset : offset + parameter.numel()].view_as(parameter)
+        offset += parameter.numel()
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity"])
+@pytest.mark.parametrize("hidden_layer_sizes", [(), (8, 5)])
+@pytest.mark.parametrize("n_rows", [1, 16, 37])
+# The noise correction of Recorrupted-to-Recorrupted targets moves the loss only.
+@pytest.mark.parametrize("target_noise_variance", [0.0, 0.3])
+@pytest.mark.parametrize("linear", [True, False])
+def test_gradients_by_hand_are_autogradients_bit_for_bit(
+    activation, hidden_layer_sizes, n_rows, target_noise_variance, linear
+):
+    # float32, as the trainer runs: the loss, gradients and outputs are
+    # autograd's exactly, so that a fit is the same with either.
+    module = linear_path(activation, hidden_layer_sizes, linear)
+    inputs = 3.0 * random_rows(n_rows=n_rows, seed=SEED + 2) + 1.5
+    criterion = plain_objective(target_noise_variance=target_noise_variance)
+
+    expected_outputs = module(inputs)
+    expected_loss = criterion(expected_outputs, inputs, inputs, module)
+    expected_loss.backward()
+    expected = {name: parameter.grad.clone() for name, parameter in module.named_parameters()}
+    # Stale values in the held gradients must be replaced, not added to.
+    gradients_in_a_flat_tensor(module)
+    loss, outputs = criterion.gradients_by_hand(module, inputs, inputs, with_outputs=True)
+
+    assert not loss.requires_grad
+    assert torch.equal(loss, expected_loss.detach())
+    for name, parameter in module.named_parameters():
+        assert torch.equal(parameter.grad, expected[name]), name
+    for output, expected_output in zip(outputs, expected_outputs, strict=True):
+        assert torch.equal(output, expected_output.detach())
+
+
+@pytest.mark.parametrize(
+    ("activation", "options"),
+    [
+        # Derivatives evaluated in another order than autograd's kernels.
+        ("tanh", {}),
+        ("logistic", {}),
+        ("gelu", {}),
+        # Nested dropout draws a code width per row in training.
+        ("relu", {"ordered_codes": True}),
+    ],
+)
+@pytest.mark.parametrize("linear", [True, False])
+def test_gradients_by_hand_decline_what_is_not_autograd_bit_for_bit(activation, options, linear):
+    module = linear_path(activation, linear=linear, **options)
+    rows = random_rows()
+
+    assert plain_objective().gradients_by_hand(module, rows, rows) is None
+    assert all(parameter.grad is None for parameter in module.parameters())
+
+
+def test_linear_path_gradients_by_hand_decline_layers_autograd_would_see_otherwise():
+    hooked = linear_path()
+    hooked.encoder[0].register_forward_hook(lambda layer, inputs, output: output * 2)
+    parametrised = linear_path()
+    torch.nn.utils.parametrizations.weight_norm(parametrised.decoder[0])
+    rows = random_rows()
+
+    for module in (hooked, parametrised):
+        assert plain_objective().gradients_by_hand(module, rows, rows) is None
+
+
+def test_linear_path_gradients_by_hand_leave_frozen_parameters_alone():
+    # freeze="encoder": autograd neither computes nor writes their gradients.
+    module = linear_path()
+    frozen = [*module.encoder.parameters(), *module.linear_encoder.parameters()]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    rows = random_rows()
+
+    assert plain_objective().gradients_by_hand(module, rows, rows) is not None
+    assert all(parameter.grad is None for parameter in frozen)
+    assert all(parameter.grad is not None for parameter in module.decoder.parameters())
+
+
 def test_gradients_by_hand_need_a_module_that_writes_them_out():
-    module = seeded_autoencoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes=(8,))
+    # A variational network samples its code: it inherits nothing to write out.
+    encoder, decoder = mlp_encoder_decoder(N_FEATURES, CODE_SIZE, (8,), encoder_outputs=4)
+    module = VariationalAutoencoderNetwork(encoder, decoder)
 
     assert plain_objective().gradients_by_hand(module, random_rows(), random_rows()) is None

@@ -203,6 +203,11 @@ class DistributedAutoencoderNet(AutoencoderNet):
             x.requires_grad_(True)
         return parallel.module(x, **fit_params)
 
+    def _gradients_by_hand(self):
+        # DistributedDataParallel averages the processes' gradients in hooks
+        # on autograd's backward pass: gradients by hand would skip them.
+        return None if self._parallel is not None else super()._gradients_by_hand()
+
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
         if self._parallel is not None:

@@ -24,6 +24,7 @@ import torch
 from scipy import sparse
 from skorch import NeuralNet
 from skorch.callbacks import GradientNormClipping, LRScheduler, ProgressBar
+from skorch.dataset import unpack_data
 from torch import nn
 
 from ..exceptions import TrainingDivergedError
@@ -271,7 +272,7 @@ class AutoencoderNet(NeuralNet):
         epochs = self.max_epochs if epochs is None else epochs
         # A criterion may fill in the gradients itself, without autograd's
         # bookkeeping (its gradients_by_hand returns None where it cannot).
-        by_hand = getattr(self.criterion_, "gradients_by_hand", None)
+        by_hand = self._gradients_by_hand()
         self._set_training(True)
         for _ in range(epochs):
             # The record first: the batches' seeds are drawn from the epoch number.
@@ -349,6 +350,24 @@ class AutoencoderNet(NeuralNet):
             seeds_for_pass=lambda: pass_seeds(self.random_seed, VALIDATION_PASS),
             shuffle=False,
         )
+
+    def train_step_single(self, batch, **fit_params):
+        # A criterion may compute the loss and gradients itself, without
+        # autograd (gradients_by_hand, as in fit_loop); the notifications and
+        # records around the step are skorch's.
+        by_hand = self._gradients_by_hand()
+        if by_hand is not None and not fit_params:
+            self._set_training(True)
+            inputs, targets = unpack_data(batch)
+            step = by_hand(self.module_, inputs, targets, with_outputs=True)
+            if step is not None:
+                loss, outputs = step
+                return {"loss": loss, "y_pred": outputs}
+        return super().train_step_single(batch, **fit_params)
+
+    def _gradients_by_hand(self):
+        """The criterion's ``gradients_by_hand``, or ``None`` where this net must use autograd."""
+        return getattr(self.criterion_, "gradients_by_hand", None)
 
     def infer(self, x, **fit_params):
         if torch.is_grad_enabled() and getattr(self.criterion_, "needs_input_gradient", False):
