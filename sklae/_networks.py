@@ -493,8 +493,8 @@ class LinearPathAutoencoder(Autoencoder):
         linear = self.linear_decoder
         set_gradient(linear.weight, torch.mm(gradient.t(), standardized_code))
         set_gradient(linear.bias, gradient.sum(dim=0))
-        code_gradient = torch.mm(gradient, linear.weight) + backward_steps(
-            decoder, decoded, gradient, to_inputs=True
+        code_gradient = input_gradient(gradient, linear.weight, standardized_code) + (
+            backward_steps(decoder, decoded, gradient, to_inputs=True)
         )
         code_gradient = code_gradient.div_(unit).mul_(unit)
         linear = self.linear_encoder
@@ -829,6 +829,20 @@ def forward_steps(steps, inputs):
     return values
 
 
+def input_gradient(gradient, weight, inputs):
+    """The gradient of ``F.linear(inputs, weight)``'s input, the product autograd takes.
+
+    ``gradient @ weight``; autograd's backward of ``addmm`` multiplies in the
+    other order, ``(weight.T @ gradient.T).T``, when the input is laid out
+    column-major, which a contiguous input is when it is a single number (one
+    row of a one-unit code): the same sum through another kernel, which
+    rounds differently.
+    """
+    if inputs.stride(0) == 1 and inputs.stride(1) == inputs.shape[0]:
+        return torch.mm(weight.t(), gradient.t()).t()
+    return torch.mm(gradient, weight)
+
+
 def backward_steps(steps, values, gradient, to_inputs):
     """Write the gradients of ``steps``' layers; the gradient of their input if ``to_inputs``.
 
@@ -842,7 +856,7 @@ def backward_steps(steps, values, gradient, to_inputs):
         set_gradient(layer.weight, torch.mm(gradient.t(), values[index]))
         set_gradient(layer.bias, gradient.sum(dim=0))
         if index > 0 or to_inputs:
-            gradient = torch.mm(gradient, layer.weight)
+            gradient = input_gradient(gradient, layer.weight, values[index])
     return gradient
 
 

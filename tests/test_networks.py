@@ -329,20 +329,22 @@ def test_gradients_by_hand_decline_what_they_do_not_write_out(
     assert all(parameter.grad is None for parameter in module.parameters())
 
 
-def linear_path(activation="relu", hidden_layer_sizes=(8, 5), linear=True, **options):
+def linear_path(
+    activation="relu", hidden_layer_sizes=(8, 5), linear=True, code_size=CODE_SIZE, **options
+):
     """A LinearPathAutoencoder started at PCA's solution of ``random_rows``, in their units.
 
     With ``linear=False``, the plain ``Autoencoder`` of the same layers (``init="random"``).
     """
-    layers = mlp_encoder_decoder(N_FEATURES, CODE_SIZE, hidden_layer_sizes, activation)
+    layers = mlp_encoder_decoder(N_FEATURES, code_size, hidden_layer_sizes, activation)
     if not linear:
         return build_initialized(lambda: Autoencoder(*layers, **options), SEED).train()
     module = build_initialized(
-        lambda: LinearPathAutoencoder(*layers, N_FEATURES, CODE_SIZE, **options), SEED
+        lambda: LinearPathAutoencoder(*layers, N_FEATURES, code_size, **options), SEED
     )
     rows = 3.0 * random_rows(n_rows=64) + 1.5
     _, _, components = torch.linalg.svd(rows - rows.mean(dim=0), full_matrices=False)
-    module.start_at_pca(components[:CODE_SIZE], rows.mean(dim=0), unit=3.0)
+    module.start_at_pca(components[:code_size], rows.mean(dim=0), unit=3.0)
     # A step away from the start, where the non-linear branches' last layers are zero.
     for parameter in module.parameters():
         parameter.data.add_(0.1 * torch.randn(parameter.shape, generator=torch.Generator()))
@@ -361,16 +363,20 @@ def gradients_in_a_flat_tensor(module):
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "identity"])
 @pytest.mark.parametrize("hidden_layer_sizes", [(), (8, 5)])
-@pytest.mark.parametrize("n_rows", [1, 16, 37])
+# One row of a one-unit code is a 1 x 1 input, which autograd differentiates
+# with another product (input_gradient): the last batch of an epoch can be one row.
+@pytest.mark.parametrize(
+    ("n_rows", "code_size"), [(1, CODE_SIZE), (1, 1), (16, 1), (37, CODE_SIZE)]
+)
 # The noise correction of Recorrupted-to-Recorrupted targets moves the loss only.
 @pytest.mark.parametrize("target_noise_variance", [0.0, 0.3])
 @pytest.mark.parametrize("linear", [True, False])
 def test_gradients_by_hand_are_autogradients_bit_for_bit(
-    activation, hidden_layer_sizes, n_rows, target_noise_variance, linear
+    activation, hidden_layer_sizes, n_rows, code_size, target_noise_variance, linear
 ):
     # float32, as the trainer runs: the loss, gradients and outputs are
     # autograd's exactly, so that a fit is the same with either.
-    module = linear_path(activation, hidden_layer_sizes, linear)
+    module = linear_path(activation, hidden_layer_sizes, linear, code_size)
     inputs = 3.0 * random_rows(n_rows=n_rows, seed=SEED + 2) + 1.5
     criterion = plain_objective(target_noise_variance=target_noise_variance)
 
