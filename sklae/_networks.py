@@ -792,26 +792,29 @@ def grouped_mlp(n_groups, widths, activation="relu"):
 EXACT_DERIVATIVES = (nn.ReLU, nn.LeakyReLU)
 
 
-def linear_steps(sequential):
-    """``sequential``'s linear layers, each with the activation after it and its derivative.
+def linear_steps(layers, linear_type=nn.Linear, activations=EXACT_DERIVATIVES):
+    """The linear layers of ``layers``, each with the activation after it and its derivative.
 
-    ``(layer, None, None)`` for a layer without activation (or followed by an
-    identity); ``None`` where a layer is not a plain linear layer (a subclass,
-    a parametrised one or one with hooks computes what autograd would see
-    otherwise) or an activation is not one of :data:`EXACT_DERIVATIVES`.
+    ``layers`` is an ``nn.Sequential`` (or a list of layers) of layers of
+    ``linear_type`` with activations between them. ``(layer, None, None)``
+    for a layer without activation (or followed by an identity); ``None``
+    where another module stands in the way (a subclass, a parametrised layer
+    or one with hooks computes what autograd would see otherwise) or an
+    activation is not one of ``activations`` (by default
+    :data:`EXACT_DERIVATIVES`).
     """
-    if not isinstance(sequential, nn.Sequential):
+    if isinstance(layers, nn.Module) and not isinstance(layers, nn.Sequential):
         return None
-    layers = [layer for layer in sequential if not isinstance(layer, nn.Identity)]
+    layers = [layer for layer in layers if not isinstance(layer, nn.Identity)]
     steps = []
     for index, layer in enumerate(layers):
         if layer._forward_hooks or layer._forward_pre_hooks or layer._backward_hooks:
             return None
-        if type(layer) is nn.Linear:
+        if type(layer) is linear_type:
             following = layers[index + 1] if index + 1 < len(layers) else None
-            if following is None or type(following) is nn.Linear:
+            if following is None or type(following) is linear_type:
                 steps.append((layer, None, None))
-            elif type(following) in EXACT_DERIVATIVES:
+            elif type(following) in activations:
                 steps.append((layer, following, OUTPUT_DERIVATIVES[type(following)](following)))
             else:
                 return None
@@ -941,26 +944,6 @@ class EnsembleAutoencoder(nn.Module):
         code = self.encoder(self._by_member(x))
         return self._side_by_side(self.decoder(code)), self._side_by_side(code)
 
-    def _layers_and_derivatives(self):
-        """Each grouped layer with the activation after it and its derivative (from its output).
-
-        ``(layer, None, None)`` for a layer without activation; ``None`` in
-        all when an activation's derivative is not written here (ELU, GELU).
-        """
-        layers = [*self.encoder, *self.decoder]
-        pairs = []
-        for index, layer in enumerate(layers):
-            if not isinstance(layer, GroupedLinear):
-                continue
-            following = layers[index + 1] if index + 1 < len(layers) else None
-            if following is None or isinstance(following, (GroupedLinear, nn.Identity)):
-                pairs.append((layer, None, None))
-            elif type(following) in OUTPUT_DERIVATIVES:
-                pairs.append((layer, following, OUTPUT_DERIVATIVES[type(following)](following)))
-            else:
-                return None
-        return pairs
-
     @torch.no_grad()
     def squared_error_gradients(
         self, inputs: torch.Tensor, targets: torch.Tensor, with_outputs: bool = False
@@ -977,7 +960,10 @@ class EnsembleAutoencoder(nn.Module):
         activation's derivative is not written here; with ``with_outputs``,
         ``(loss, outputs)``, ``outputs`` as :meth:`forward` returns them.
         """
-        layers = self._layers_and_derivatives()
+        # Every grouped layer with its activation; ELU and GELU are not written out.
+        layers = linear_steps(
+            [*self.encoder, *self.decoder], GroupedLinear, tuple(OUTPUT_DERIVATIVES)
+        )
         if layers is None:
             return None
         # Contiguous once: the products of the first layer, forward and
