@@ -3,6 +3,7 @@
 import dataclasses
 import math
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from numpy.testing import assert_array_equal
 from scipy import sparse
 from skorch.callbacks import Callback
 from skorch.history import History
+from torch import nn
 
 from sklae import TrainingDivergedError
 from sklae._engine import (
@@ -34,6 +36,7 @@ from sklae._engine import (
     steps_per_epoch,
     train,
 )
+from sklae._engine import net as engine_net
 from sklae._engine.callbacks import FLUSH_INTERVAL_STEPS, TINY_VALUE, flush_tiny_
 from sklae._engine.data import draw_seed, epoch_seed, pass_seeds
 from sklae._networks import (
@@ -1089,6 +1092,69 @@ def test_training_on_flat_parameters_is_training_them_one_by_one(settings):
     assert nets[0].history[:, "train_loss"] == pytest.approx(
         nets[1].history[:, "train_loss"], rel=1e-4
     )
+
+
+def adam_pair(**settings):
+    """An Adam and a FlatAdam over equal copies of the same parameters, with gradients."""
+    generator = torch.Generator().manual_seed(SEED)
+    values = [torch.randn(shape, generator=generator) for shape in ((7, 3), (3,))]
+    pairs = []
+    for optimizer_class in (torch.optim.Adam, FlatAdam):
+        parameters = [nn.Parameter(value.clone()) for value in values]
+        groups = [{"params": [parameters[0]], "weight_decay": 1e-2}, {"params": [parameters[1]]}]
+        pairs.append((parameters, optimizer_class(groups, lr=1e-2, fused=True, **settings)))
+    return pairs
+
+
+@pytest.mark.parametrize("settings", [{}, {"decoupled_weight_decay": True}])
+def test_flat_adam_steps_as_adam_bit_for_bit(settings):
+    (parameters, adam), (flat_parameters, flat) = adam_pair(**settings)
+    adam_steps = []
+    adam_step = engine_net._ADAM_STEP
+
+    for step in range(6):
+        generator = torch.Generator().manual_seed(step)
+        for pair in zip(parameters, flat_parameters, strict=True):
+            gradient = torch.randn(pair[0].shape, generator=generator)
+            for parameter in pair:
+                parameter.grad = gradient.clone()
+        if step == 3:
+            # A schedule's new rate is read at the next step.
+            for optimizer in (adam, flat):
+                optimizer.param_groups[1]["lr"] = 3e-3
+        adam.step()
+        with mock.patch.object(
+            engine_net,
+            "_ADAM_STEP",
+            lambda *args, step=step, **options: (
+                adam_steps.append(step) or adam_step(*args, **options)
+            ),
+        ):
+            flat.step()
+
+    for parameter, flat_parameter in zip(parameters, flat_parameters, strict=True):
+        assert torch.equal(parameter, flat_parameter)
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(adam.state[parameter][key], flat.state[flat_parameter][key])
+    # The first step creates the state through Adam's own step; the others call the kernel.
+    assert adam_steps == [0]
+
+
+def test_flat_adam_runs_step_hooks_and_closures_as_adam():
+    (_, _), (flat_parameters, flat) = adam_pair()
+    for parameter in flat_parameters:
+        parameter.grad = torch.ones_like(parameter)
+    flat.step()
+    calls = []
+    handle = flat.register_step_post_hook(lambda optimizer, args, kwargs: calls.append("hook"))
+
+    flat.step()
+    handle.remove()
+    loss = flat.step(closure=lambda: calls.append("closure") or torch.tensor(2.0))
+
+    assert calls == ["hook", "closure"]
+    assert loss.item() == 2.0
+    assert flat.state[flat_parameters[0]]["step"].item() == 3
 
 
 def test_flat_adam_leaves_a_net_that_does_not_flatten_as_it_is():

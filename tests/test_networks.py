@@ -15,6 +15,7 @@ from sklae._networks import (
     ReconstructionLoss,
     VariationalAutoencoderNetwork,
     build_initialized,
+    grouped_product,
     make_mlp,
     mlp_encoder_decoder,
 )
@@ -278,6 +279,31 @@ def ensemble(activation, hidden_layer_sizes=(8, 5)):
         SEED,
     )
     return module.double()
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "inner", "columns", "transposed"),
+    [(40, 6, 3, True), (40, 6, 15, True), (40, 6, 16, False), (3, 6, 5, False)],
+)
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_grouped_product_of_few_columns_is_the_product(
+    n_rows, inner, columns, transposed, with_bias
+):
+    generator = torch.Generator().manual_seed(SEED)
+    left = torch.randn(4, n_rows, inner, generator=generator, dtype=torch.float64)
+    right = torch.randn(4, inner, columns, generator=generator, dtype=torch.float64)
+    bias = torch.randn(4, columns, generator=generator, dtype=torch.float64) if with_bias else None
+    expected = left @ right + (0 if bias is None else bias.unsqueeze(1))
+
+    product = grouped_product(left, right, bias)
+    held = torch.full((4, n_rows, columns), 7.0, dtype=torch.float64)
+    written = grouped_product(left, right, bias, out=held)
+
+    torch.testing.assert_close(product, expected)
+    # Few columns and more rows: computed as (right.T @ left.T).T, a transposed view.
+    assert product.is_contiguous() is not transposed
+    assert written is held
+    torch.testing.assert_close(held, expected)
 
 
 def plain_objective(**regularisers):

@@ -319,10 +319,12 @@ class Batches:
     device : str or torch.device
     seeds_for_pass : callable or None
         Returns ``(order_seed, corruption_seed)`` of the next pass (see
-        :func:`pass_seeds`); called once at the start of every pass. ``None``
-        visits the rows in order and never corrupts them (inference).
+        :func:`pass_seeds`); called once at the start of every pass that
+        draws an order or a corruption. ``None`` visits the rows in order and
+        never corrupts them (inference).
     shuffle : bool, default=True
-        Visit the rows in a fresh permutation each pass (training) or in order.
+        Visit the rows in a fresh permutation each pass (training) or in order;
+        a pass of a single batch holding every row visits them in order.
     dtype : torch.dtype, default=torch.float32
         Of the batches read from numpy and sparse rows (tensors keep theirs).
     shard : tuple of (int, int) or None, default=None
@@ -381,12 +383,17 @@ class Batches:
         noise_generator = None
         targets, inputs = self.rows.targets, self.rows.inputs
         corruption = self.rows.corruption if self.seeds_for_pass is not None else None
-        if self.seeds_for_pass is not None:
+        # One batch of every row needs no order: its loss is the mean over the
+        # rows, the same in any order to rounding (a small table's detector
+        # members train on a few hundred such passes).
+        shuffle = self.shuffle and (self.shard is not None or len(self.rows) > self.batch_size)
+        noisy = corruption is not None and inputs is None
+        if self.seeds_for_pass is not None and (shuffle or noisy):
             order_seed, corruption_seed = self.seeds_for_pass()
-            if self.shuffle:
+            if shuffle:
                 generator = torch.Generator().manual_seed(int(order_seed))
                 order = torch.randperm(len(self.rows), generator=generator)
-            if corruption is not None and inputs is None:
+            if noisy:
                 noise_generator = torch.Generator(device=torch.device(self.device))
                 noise_generator.manual_seed(int(corruption_seed))
         if order is not None and targets.is_tensor:

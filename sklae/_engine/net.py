@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.optim.optimizer as _optimizer_module
 from scipy import sparse
 from skorch import NeuralNet
 from skorch.callbacks import GradientNormClipping, LRScheduler, ProgressBar
@@ -519,6 +520,103 @@ class FlatAdam(torch.optim.Adam):
             for parameter in group["params"]:
                 if parameter.grad is not None:
                     parameter.grad.zero_()
+
+    def step(self, closure=None):
+        """Adam's step; once its state exists, the fused kernel is called directly.
+
+        ``torch.optim.Adam.step`` wraps the kernel in a profiler range, hook
+        calls and a regrouping of the tensors by device: 60 microseconds a
+        step on a CPU, against 11 for the two kernels it ends in (a flat
+        tensor of 2000 entries), a tenth of a step of the outlier detector's
+        members. Where nothing needs that wrapping (fused, no hooks, a float
+        rate, no AMSGrad or maximisation, every state initialised), the same
+        kernels run with the same arguments: the same update bit for bit.
+        Otherwise, and for the first step, which creates the state, Adam's
+        own step runs, hooks and all.
+        """
+        if not self._calls_kernels_directly(hooks_only=True):
+            return self.profile_hook_step(_ADAM_STEP)(self, closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if not self._calls_kernels_directly():
+            _ADAM_STEP(self)
+            return loss
+        with torch.no_grad():
+            for group in self.param_groups:
+                parameters = [p for p in group["params"] if p.grad is not None]
+                if not parameters:
+                    continue
+                states = [self.state[parameter] for parameter in parameters]
+                steps = [state["step"] for state in states]
+                beta1, beta2 = group["betas"]
+                torch._foreach_add_(steps, 1)
+                update = (
+                    torch._fused_adamw_
+                    if group.get("decoupled_weight_decay", False)
+                    else torch._fused_adam_
+                )
+                update(
+                    parameters,
+                    [parameter.grad for parameter in parameters],
+                    [state["exp_avg"] for state in states],
+                    [state["exp_avg_sq"] for state in states],
+                    [],
+                    steps,
+                    amsgrad=False,
+                    lr=group["lr"],
+                    beta1=beta1,
+                    beta2=beta2,
+                    weight_decay=group["weight_decay"],
+                    eps=group["eps"],
+                    maximize=False,
+                    grad_scale=None,
+                    found_inf=None,
+                )
+        return loss
+
+    # torch.optim wraps an optimiser class's step in its hook-calling wrapper
+    # unless it says it is wrapped already; this one calls that wrapper itself
+    # where it must.
+    step.hooked = True
+
+    def _calls_kernels_directly(self, hooks_only=False):
+        """Whether :meth:`step` may call the fused kernels without Adam's wrapping."""
+        if (
+            self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or _optimizer_module._global_optimizer_pre_hooks
+            or _optimizer_module._global_optimizer_post_hooks
+        ):
+            return False
+        if hooks_only:
+            return True
+        for group in self.param_groups:
+            if (
+                not group.get("fused")
+                or group["amsgrad"]
+                or group["maximize"]
+                or group["differentiable"]
+                or torch.is_tensor(group["lr"])
+                or any(torch.is_tensor(beta) for beta in group["betas"])
+            ):
+                return False
+            for parameter in group["params"]:
+                if parameter.grad is not None and (
+                    parameter not in self.state or parameter.is_complex()
+                ):
+                    return False
+        return True
+
+
+# Adam's step without torch.optim's hook-calling wrapper (which an Adam
+# instance puts round the class's step when it is created).
+_ADAM_STEP = (
+    torch.optim.Adam.step.__wrapped__
+    if getattr(torch.optim.Adam.step, "hooked", False)
+    else torch.optim.Adam.step
+)
 
 
 # Adam's settings that belong to the optimiser rather than to a parameter group.
