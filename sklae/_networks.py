@@ -1012,11 +1012,8 @@ class EnsembleAutoencoder(nn.Module):
         loss = difference.pow(2).mean()
         gradient = difference.mul_(2.0 / difference.numel())
         for index in reversed(range(len(layers))):
-            layer, activation, derivative = layers[index]
-            if type(activation) is nn.ReLU:
-                # Autograd's own backward of ReLU: one pass instead of a sign and a product.
-                gradient = torch.ops.aten.threshold_backward(gradient, activations[index + 1], 0)
-            elif derivative is not None:
+            layer, _, derivative = layers[index]
+            if derivative is not None:
                 gradient = gradient.mul_(derivative(activations[index + 1]))
             write_gradient(
                 layer.weight, grouped_product, activations[index].transpose(1, 2), gradient
