@@ -308,9 +308,10 @@ class Autoencoder(nn.Module):
             return None
         if cls.decode_before_activation is not Autoencoder.decode_before_activation:
             return None
-        encoder, decoder = linear_steps(self.encoder), linear_steps(self.decoder)
-        if encoder is None or decoder is None or (self.training and self.ordered_codes):
+        steps = self._written_out_steps()
+        if steps is None:
             return None
+        encoder, decoder = steps
         encoded = forward_steps(encoder, inputs)
         decoded = forward_steps(decoder, encoded[-1])
         reconstruction = decoded[-1]
@@ -319,6 +320,17 @@ class Autoencoder(nn.Module):
         code_gradient = backward_steps(decoder, decoded, gradient, to_inputs=True)
         backward_steps(encoder, encoded, code_gradient, to_inputs=False)
         return (loss, (reconstruction, encoded[-1])) if with_outputs else loss
+
+    def _written_out_steps(self):
+        """The encoder's and decoder's :func:`linear_steps` for a step by hand, or ``None``.
+
+        ``None`` where a layer or activation is not written out, or where
+        training draws nested dropout (ordered codes).
+        """
+        encoder, decoder = linear_steps(self.encoder), linear_steps(self.decoder)
+        if encoder is None or decoder is None or (self.training and self.ordered_codes):
+            return None
+        return encoder, decoder
 
     def _nested_dropout(self, code: torch.Tensor) -> torch.Tensor:
         if not (self.training and getattr(self, "ordered_codes", False)) or code.shape[1] < 2:
@@ -473,9 +485,10 @@ class LinearPathAutoencoder(Autoencoder):
         ``with_outputs``, ``(loss, outputs)``, ``outputs`` as :meth:`forward`
         returns them.
         """
-        encoder, decoder = linear_steps(self.encoder), linear_steps(self.decoder)
-        if encoder is None or decoder is None or (self.training and self.ordered_codes):
+        steps = self._written_out_steps()
+        if steps is None:
             return None
+        encoder, decoder = steps
         unit = self.unit
         standardized = (inputs - self.input_shift) / unit
         encoded = forward_steps(encoder, standardized)

@@ -534,13 +534,13 @@ class FlatAdam(torch.optim.Adam):
         Otherwise, and for the first step, which creates the state, Adam's
         own step runs, hooks and all.
         """
-        if not self._calls_kernels_directly(hooks_only=True):
+        if self._has_step_hooks():
             return self.profile_hook_step(_ADAM_STEP)(self, closure)
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if not self._calls_kernels_directly():
+        if not self._fused_kernels_suffice():
             _ADAM_STEP(self)
             return loss
         with torch.no_grad():
@@ -581,17 +581,17 @@ class FlatAdam(torch.optim.Adam):
     # where it must.
     step.hooked = True
 
-    def _calls_kernels_directly(self, hooks_only=False):
-        """Whether :meth:`step` may call the fused kernels without Adam's wrapping."""
-        if (
+    def _has_step_hooks(self):
+        """Whether step hooks (this optimiser's or global ones) must be called around a step."""
+        return bool(
             self._optimizer_step_pre_hooks
             or self._optimizer_step_post_hooks
             or _optimizer_module._global_optimizer_pre_hooks
             or _optimizer_module._global_optimizer_post_hooks
-        ):
-            return False
-        if hooks_only:
-            return True
+        )
+
+    def _fused_kernels_suffice(self):
+        """Whether the fused kernels called directly make Adam's whole update (see :meth:`step`)."""
         for group in self.param_groups:
             if (
                 not group.get("fused")
