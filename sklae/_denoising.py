@@ -70,10 +70,15 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         code to start from (``init``). A float is the fraction of variance
         to explain, as in :class:`AutoencoderTransformer`.
 
-    hidden_layer_sizes : int or tuple of int, default=(256, 128)
+    hidden_layer_sizes : int, tuple of int or "auto", default=(256, 128)
         Widths of the encoder's hidden layers, from input to code (with
         ``image_shape``, from the last convolution to the code). The decoder
         uses them in reverse order. ``()`` makes a single linear map each way.
+        ``"auto"`` applies :class:`AutoencoderTransformer`'s rule (as wide as
+        the input, 128 to 512 units); not the default here: learning from
+        noisy rows alone it lost 0.14 dB on digits, 0.12 on MNIST, 0.04 on
+        Fashion-MNIST and 0.10 on photographs at noise 0.1, and gained 0.06
+        at noise 0.2.
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"
@@ -215,8 +220,10 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         Learning rate of the Adam optimiser. ``"auto"`` scales ``3e-3`` by the
         square root of the batch's share of 256 rows and trains the weights of
         more than 128 inputs per unit at ``128 / fan_in`` of it, as in
-        :class:`AutoencoderTransformer` (not the default here: not measured
-        with this estimator's objective).
+        :class:`AutoencoderTransformer`. Not the default here: learning from
+        noisy rows alone (``benchmarks/bench_denoising.py``'s sets, defaults
+        otherwise) it lost 0.16 dB on MNIST, 0.26 on Fashion-MNIST and 0.11 on
+        photographs at noise 0.1, and gained 0.05 at noise 0.2 (digits: 0.00).
 
     alpha : float, default=0.0
         Strength of the L2 penalty on the weights (not the biases), applied as

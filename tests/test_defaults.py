@@ -711,6 +711,20 @@ def test_auto_hidden_widths_follow_the_input_and_are_never_narrower_than_the_cod
     assert encoder_widths == list(widths)
 
 
+def test_the_denoiser_takes_the_transformers_auto_widths_when_asked_and_not_by_default():
+    # Its own default (256, 128) measured better learning from noisy rows
+    # alone (see hidden_layer_sizes); "auto" is the transformer's rule.
+    X = np.random.default_rng(SEED).random((1000, 300))
+    asked = DenoisingAutoencoder(
+        hidden_layer_sizes="auto", code_size=8, max_iter=1, random_state=SEED
+    ).fit(X)
+    assert asked.hidden_layer_sizes_ == (300, 75)
+    encoder_widths = [layer.out_features for layer in asked.net_.module_.encoder[:-1:2]]
+    assert encoder_widths == [300, 75]
+    default = DenoisingAutoencoder(code_size=8, max_iter=1, random_state=SEED).fit(X)
+    assert default.hidden_layer_sizes_ == (256, 128)
+
+
 def test_auto_hidden_widths_of_a_stream_are_not_bounded_by_its_first_chunk():
     chunk = np.random.default_rng(SEED).standard_normal((300, 784))
     streamed = AutoencoderTransformer(code_size=8, random_state=SEED).partial_fit(chunk)
