@@ -123,9 +123,14 @@ class VariationalAutoencoder(BaseAutoencoder):
         ``learning_rate_init`` to zero over the ``max_iter`` epochs, step by
         step (Loshchilov and Hutter, 2017); reaching ``max_iter`` is then the
         planned end, not a failure to converge, and raises no
-        ``ConvergenceWarning``. It is not the default here: it was measured
-        with :class:`AutoencoderTransformer`'s objective, not this one's. A
-        skorch ``LRScheduler`` in ``callbacks`` takes over the schedule.
+        ``ConvergenceWarning``. It is not the default here: on this
+        objective (``loss="bce"``, defaults otherwise) it changed the held-out
+        ELBO by -0.11 nats on digits (code 2, ten seeds), +0.28 on 5000 MNIST
+        images and -0.83 on 5000 Fashion-MNIST images (code 8, three seeds),
+        in more epochs. With the constant rate, a fit can end its budget while
+        the validation ELBO still improves and then says so with a
+        ``ConvergenceWarning`` (2 of 52 seeds on the 1797 digits). A skorch
+        ``LRScheduler`` in ``callbacks`` takes over the schedule.
         :meth:`partial_fit` always uses a constant rate.
 
     learning_rate_init : float or "auto", default=1e-3
