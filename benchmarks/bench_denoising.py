@@ -50,7 +50,7 @@ Usage::
     python benchmarks/bench_denoising.py --sets photos_0.1 photos_0.2 --photo-split B
 
 Results go to ``benchmarks/results/denoising[_quick].md`` (``_patch<SIDE>`` added for
-another ``--patch-size``) with pictures beside it.
+another ``--patch-size``, ``_splitB`` for ``--photo-split B``) with pictures beside it.
 """
 
 import argparse
