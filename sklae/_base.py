@@ -104,9 +104,10 @@ AUTO_WIDTH_RATIO = 4
 AUTO_LEARNING_RATE = 3e-3
 AUTO_RATE_BATCH_SIZE = 256
 RATE_REFERENCE_FAN_IN = 128
-# Adam's epsilon (torch's default) for data whose spread is 1 (see
-# BaseAutoencoder._in_units_of).
-ADAM_EPSILON = 1e-8
+# Gradients are scaled to those of data whose spread is 1 (see
+# BaseAutoencoder._in_units_of): a loss in the data's units scales with this
+# power of them (binary cross-entropy compares values in [0, 1]: none).
+LOSS_DEGREE = {"mse": 2, "l1": 1, "bce": 0}
 SMALLEST_SCALED_UNIT = 1e-12
 # verbose="auto": a fit still running after this many seconds reports progress.
 REPORT_AFTER_SECONDS = 20.0
@@ -638,20 +639,23 @@ class BaseAutoencoder(
             average_epochs=self._averaged_epochs,
         )
 
-    @staticmethod
-    def _in_units_of(module, plan):
-        """``plan`` with Adam's epsilon in the units of ``module``'s data.
+    def _in_units_of(self, module, plan):
+        """``plan`` with the gradients scaled to ``module``'s units of data.
 
         A network that works in the data's units (a ``unit`` buffer, see
-        :class:`~sklae._networks.LinearPathAutoencoder`) has a loss in squared
-        data units, and gradients in them: epsilon scales with ``unit**2``, so
-        that the same rows in other units train alike. Not below a spread of
-        ``SMALLEST_SCALED_UNIT``: the squared errors of data smaller than that
-        are at the edge of float32's range, their gradients underflow to zero,
-        and epsilon must stay a positive float32 to keep Adam's steps finite.
+        :class:`~sklae._networks.LinearPathAutoencoder`) has a loss in those
+        units (squared for ``"mse"``), and gradients and Adam moments in
+        powers of them, which float32 holds only for data near unit spread
+        (the second moments of data of spread ``1e-6`` fell below the engine's
+        flush of subnormal values and the fit diverged; of spread ``1e12``
+        they overflowed and nothing was learnt). Scaling the gradients by the
+        loss's units (loss scaling) keeps them those of data of spread one,
+        so the same rows in other units train alike. Not below a spread of
+        ``SMALLEST_SCALED_UNIT``, where the squared errors themselves are at
+        the edge of float32's range.
         """
         unit = max(float(getattr(module, "unit", 1.0)), SMALLEST_SCALED_UNIT)
-        return dataclasses.replace(plan, adam_epsilon=ADAM_EPSILON * unit**2)
+        return dataclasses.replace(plan, gradient_scale=unit ** -LOSS_DEGREE[self.loss])
 
     # ------------------------------------------------------------------ fitting
 

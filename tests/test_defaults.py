@@ -409,25 +409,54 @@ def curve_rows(n_rows=400, seed=SEED):
     return np.column_stack([np.sin(t), np.cos(t), np.sin(2 * t)]) + noise
 
 
-@pytest.mark.parametrize("unit", [0.01, 100.0])
-def test_the_fit_is_the_same_in_other_units(unit):
-    # The branches work in the data's units (LinearPathAutoencoder), and Adam's
-    # epsilon scales with them: rows multiplied by a constant train alike, their
-    # losses multiplied by its square, as PCA's errors are (up to float32
-    # rounding, which training amplifies: 0.3% after 10 epochs).
+@pytest.mark.parametrize(
+    ("loss", "degree"), [("mse", 2), ("l1", 1)], ids=["squared-error", "absolute-error"]
+)
+@pytest.mark.parametrize("unit", [1e-9, 0.01, 100.0, 1e12])
+def test_the_fit_is_the_same_in_other_units(unit, loss, degree):
+    # The branches work in the data's units (LinearPathAutoencoder), and the
+    # gradients are scaled by the loss's units: rows multiplied by a constant
+    # train alike, their losses multiplied by its power, as PCA's errors are
+    # (up to float32 rounding, which training amplifies: 0.3% after 10
+    # epochs). Before the gradients were scaled, data of spread 1e-9 diverged
+    # (Adam's second moments fell below float32's normal range) and of spread
+    # 1e12 learnt nothing (they overflowed).
     X = curve_rows()
-    params = {"code_size": 1, "max_iter": 10, "early_stopping": False, "random_state": SEED}
+    params = {
+        "code_size": 1,
+        "loss": loss,
+        "max_iter": 10,
+        "early_stopping": False,
+        "random_state": SEED,
+    }
     model = AutoencoderTransformer(**params).fit(X)
-    scaled = AutoencoderTransformer(**params).fit(X * unit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = AutoencoderTransformer(**params).fit(X * unit)
 
     assert scaled.net_.module_.unit.item() == pytest.approx(unit * model.net_.module_.unit.item())
     assert_allclose(
-        np.array(scaled.net_.history[:, "train_loss"]) / unit**2,
+        np.array(scaled.net_.history[:, "train_loss"]) / unit**degree,
         model.net_.history[:, "train_loss"],
         rtol=0.01,
     )
     error = autoencoder_test_error(model, X)
     assert autoencoder_test_error(scaled, X * unit) / unit**2 == pytest.approx(error, rel=0.02)
+
+
+@pytest.mark.parametrize("unit", [1e-8, 1e10])
+def test_a_noisy_only_denoiser_is_the_same_in_other_units(unit):
+    # Noise of 0.1 on rows of spread about one, as measured in other units:
+    # the estimated level and the denoised rows follow the units.
+    X = curve_rows(300) + 0.1 * np.random.default_rng(SEED).standard_normal((300, 3))
+    params = {"max_iter": 10, "random_state": SEED}
+    model = DenoisingAutoencoder(**params).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = DenoisingAutoencoder(**params).fit(X * unit)
+
+    assert scaled.noise_level_ == pytest.approx(unit * model.noise_level_, rel=1e-4)
+    assert_allclose(scaled.predict(X * unit) / unit, model.predict(X), rtol=0.02, atol=0.02)
 
 
 def test_small_units_do_not_stop_the_network_learning_what_pca_cannot():

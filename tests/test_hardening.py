@@ -290,13 +290,27 @@ def test_gradient_clipping_bounds_the_gradient_norm():
     params = {"hidden_layer_sizes": (8,), "max_iter": 2, "batch_size": 16, "random_state": 0}
 
     unclipped = AutoencoderTransformer(**params, callbacks=[GradientNorms()]).fit(X)
-    clipped = AutoencoderTransformer(**params, max_grad_norm=0.5, callbacks=[GradientNorms()])
+    clipped = AutoencoderTransformer(**params, max_grad_norm=0.05, callbacks=[GradientNorms()])
     clipped.fit(X)
 
     # The user's callbacks run after the built-in clipping.
-    assert max(net_callback(unclipped, GradientNorms).norms) > 10
-    assert max(net_callback(clipped, GradientNorms).norms) <= 0.5 * (1 + 1e-5)
+    assert max(net_callback(unclipped, GradientNorms).norms) > 0.2
+    assert max(net_callback(clipped, GradientNorms).norms) <= 0.05 * (1 + 1e-5)
     assert len(net_callback(clipped, GradientNorms).norms) == 8
+
+
+def test_gradient_clipping_does_not_depend_on_the_units_of_the_data():
+    # The gradients are those of data of spread one (BaseAutoencoder._in_units_of)
+    # when clipping sees them: the same rows in other units clip alike.
+    X = np.random.default_rng(SEED).standard_normal((64, 4))
+    params = {"hidden_layer_sizes": (8,), "max_iter": 2, "batch_size": 16, "random_state": 0}
+    norms = []
+    for unit in (1.0, 1e6):
+        model = AutoencoderTransformer(**params, callbacks=[GradientNorms()]).fit(X * unit)
+        norms.append(net_callback(model, GradientNorms).norms)
+
+    # Up to float32 rounding, which the steps amplify.
+    assert_allclose(norms[1], norms[0], rtol=0.02)
 
 
 def test_gradient_clipping_keeps_a_too_large_learning_rate_from_blowing_up():
@@ -336,12 +350,12 @@ def test_every_autoencoder_takes_max_grad_norm(name):
 def test_max_grad_norm_applies_to_continued_training():
     X = np.random.default_rng(SEED).standard_normal((32, 4)) * 100
     model = AutoencoderTransformer(**TINY_NETWORK, callbacks=[GradientNorms()]).fit(X)
-    assert max(net_callback(model, GradientNorms).norms) > 1
+    assert max(net_callback(model, GradientNorms).norms) > 0.1
 
-    model.set_params(max_grad_norm=0.1)
+    model.set_params(max_grad_norm=0.02)
     model.partial_fit(X)
 
-    assert max(net_callback(model, GradientNorms).norms) <= 0.1 * (1 + 1e-5)
+    assert max(net_callback(model, GradientNorms).norms) <= 0.02 * (1 + 1e-5)
 
 
 @pytest.mark.parametrize("value", [0, -1.0, "1"])

@@ -113,9 +113,16 @@ class TrainingPlan:
         over about this many epochs (:class:`~.callbacks.WeightAverage`)
         instead of the last step's; ``None`` keeps the last step's.
     adam_epsilon : float
-        Adam's epsilon, in the units of the gradients: a loss in units whose
-        square is ``u`` times larger has gradients ``u`` times larger, and
-        needs an epsilon ``u`` times larger for the same steps.
+        Adam's epsilon, in the units of the gradients (after ``gradient_scale``).
+    gradient_scale : float
+        Every step's gradients are multiplied by this before clipping and the
+        update (loss scaling, as mixed-precision training does it; Micikevicius
+        et al., 2018). A loss in the data's units has gradients and Adam
+        moments in powers of those units, which float32 cannot hold for data
+        far from unit spread: with ``1 / unit**2`` for a squared error they are
+        those of data of spread one. Adam's step does not depend on a
+        constant factor of the loss (but for epsilon), so the steps are those
+        an epsilon scaled by ``unit**2`` would take, without the underflow.
     fixed_budget : bool
         Train exactly ``max_epochs`` epochs with nothing watching but the
         divergence check: no validation rows, no stopping rule (set
@@ -145,6 +152,7 @@ class TrainingPlan:
     report_after: float | None = None
     average_epochs: float | None = None
     adam_epsilon: float = 1e-8
+    gradient_scale: float = 1.0
     fixed_budget: bool = False
 
     def __post_init__(self):
@@ -240,10 +248,11 @@ class AutoencoderNet(NeuralNet):
     # flat_adam lays the parameters out flat for each run (see there).
     flattens_optimizer = True
 
-    def __init__(self, *args, random_seed=0, fixed_budget=False, **kwargs):
+    def __init__(self, *args, random_seed=0, fixed_budget=False, gradient_scale=1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.random_seed = random_seed
         self.fixed_budget = fixed_budget
+        self.gradient_scale = gradient_scale
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """skorch's loop; with ``fixed_budget``, the same steps without its bookkeeping.
@@ -288,6 +297,7 @@ class AutoencoderNet(NeuralNet):
                     self._zero_grad_optimizer()
                     loss = self.get_loss(self.infer(inputs), targets, X=inputs, training=True)
                     loss.backward()
+                self._scale_gradients()
                 self.optimizer_.step()
                 losses.append(loss.detach())
                 sizes.append(len(inputs))
@@ -357,14 +367,35 @@ class AutoencoderNet(NeuralNet):
         # autograd (gradients_by_hand, as in fit_loop); the notifications and
         # records around the step are skorch's.
         by_hand = self._gradients_by_hand()
+        step = None
         if by_hand is not None and not fit_params:
             self._set_training(True)
             inputs, targets = unpack_data(batch)
             step = by_hand(self.module_, inputs, targets, with_outputs=True)
             if step is not None:
                 loss, outputs = step
-                return {"loss": loss, "y_pred": outputs}
-        return super().train_step_single(batch, **fit_params)
+                step = {"loss": loss, "y_pred": outputs}
+        if step is None:
+            step = super().train_step_single(batch, **fit_params)
+        # Before skorch's on_grad_computed: clipping sees the scaled gradients.
+        self._scale_gradients()
+        return step
+
+    def _scale_gradients(self):
+        """Multiply the gradients the optimiser will read by ``gradient_scale``.
+
+        Once a step, over the optimiser's tensors: one or two flat ones
+        inside :func:`flat_adam`. Nets pickled by releases before the
+        parameter train unscaled.
+        """
+        scale = getattr(self, "gradient_scale", 1.0)
+        if scale == 1.0:
+            return
+        with torch.no_grad():
+            for group in self.optimizer_.param_groups:
+                for parameter in group["params"]:
+                    if parameter.grad is not None:
+                        parameter.grad.mul_(scale)
 
     def _gradients_by_hand(self):
         """The criterion's ``gradients_by_hand``, or ``None`` where this net must use autograd."""
@@ -837,6 +868,7 @@ def build_net(module, criterion, plan, net_class=AutoencoderNet, **net_params):
         device=plan.device,
         random_seed=plan.seed,
         fixed_budget=plan.fixed_budget,
+        gradient_scale=plan.gradient_scale,
         **net_params,
     )
     net.callbacks_key = _callbacks_key(plan)
@@ -863,6 +895,8 @@ def configure_net(net, plan, criterion=None):
         "verbose": plan.verbose,
         "train_split": _split(plan),
     }
+    # An attribute, not set_params: nets pickled by releases before it lack it.
+    net.gradient_scale = plan.gradient_scale
     # Every group but the biases' (_parameter_groups) decays.
     names = _parameter_names(net.module_)
     for index, group in enumerate(net.optimizer_.param_groups):
