@@ -146,7 +146,10 @@ def principal_components(X, n_components, seed):
         return torch.zeros(0, X.shape[1]), mean, torch.zeros(0), 1.0
     spread = float(np.sqrt(np.mean(np.var(sample, axis=0, dtype=np.float64))))
     k = min(n_components, *sample.shape)
-    pca = PCA(n_components=k, random_state=int(seed)).fit(sample)
+    # Without spread, PCA's explained-variance ratios are 0 / 0, and numpy
+    # warns; only its components, mean and variances are used here.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pca = PCA(n_components=k, random_state=int(seed)).fit(sample)
     return (
         torch.as_tensor(pca.components_, dtype=torch.float32),
         torch.as_tensor(pca.mean_, dtype=torch.float32),
@@ -1182,7 +1185,9 @@ class DeterministicAutoencoder(BaseAutoencoder):
         if not self._code_size_is_fraction() or self.encoder is not None:
             return None if self.encoder is not None else int(self.code_size)
         sample = evenly_spaced_rows(X, PCA_START_ROWS)
-        if min(sample.shape) < 2:
+        # Rows without spread have no variance to explain: one unit, and no
+        # 0 / 0 warning from PCA's ratios.
+        if min(sample.shape) < 2 or not np.any(np.ptp(sample, axis=0)):
             return 1
         pca = PCA(n_components=float(self.code_size), svd_solver="full").fit(sample)
         return int(pca.n_components_)

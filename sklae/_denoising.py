@@ -229,12 +229,16 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         Strength of the L2 penalty on the weights (not the biases), applied as
         the optimiser's weight decay. Weights it shrinks towards zero are set
         to zero before they reach float32's slow subnormal range (user guide,
-        "Weight decay on a CPU").
+        "Weight decay on a CPU"). With PCA's start (``init``), it weighs
+        against the loss of the data scaled to a spread of one: the same in
+        any units.
 
     max_grad_norm : float or None, default=None
         Clip the L2 norm of all gradients together to this value before each
         optimiser step (:func:`torch.nn.utils.clip_grad_norm_`), which keeps a
         few extreme rows or a large learning rate from blowing the weights up.
+        With PCA's start (``init``), the gradients are those of the data
+        scaled to a spread of one, so a norm means the same in any units.
         None does not clip.
 
     early_stopping : bool or "auto", default="auto"

@@ -406,9 +406,10 @@ class LinearPathAutoencoder(Autoencoder):
     0.953x PCA's test error), the same rows multiplied by 0.01 gave 1.000x,
     0.847x and 1.000x, and by 100 gave 0.671x, 0.414x and 0.968x, one table
     ending worse than PCA; in the data's units, 0.657x, 0.316x and 0.960x,
-    and 0.659x, 0.306x and 0.964x. With Adam's epsilon scaled as the loss is
-    (the estimators do), the fitted model is, like PCA's, the same for the
-    same rows in other units, up to float32 rounding. A zero shift and a unit
+    and 0.659x, 0.306x and 0.964x. With the gradients scaled by the loss's
+    units (the estimators do, see ``BaseAutoencoder._in_units_of``), the
+    fitted model is, like PCA's, the same for the same rows in other units,
+    up to float32 rounding. A zero shift and a unit
     of one (before :meth:`start_at_pca`, and for networks saved by earlier
     releases) are the raw units.
 

@@ -148,6 +148,21 @@ def test_random_data_fits_with_finite_outputs_or_a_documented_error(name, data):
         assert result.shape[0] == X.shape[0]
 
 
+def test_rows_without_spread_fit_without_warnings():
+    # PCA's explained-variance ratios of such rows are 0 / 0: numpy's
+    # RuntimeWarning leaked from the PCA start and from a fractional code_size.
+    X = np.full((50, 4), 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = AutoencoderTransformer(code_size=2, max_iter=3, random_state=SEED).fit(X)
+        fraction = AutoencoderTransformer(code_size=0.9, max_iter=3, random_state=SEED).fit(X)
+        denoiser = DenoisingAutoencoder(max_iter=3, random_state=SEED).fit(X)
+
+    assert_allclose(model.inverse_transform(model.transform(X)), X)
+    assert fraction.code_size_ == 1
+    assert_allclose(denoiser.predict(X), X)
+
+
 @pytest.mark.parametrize("name", ESTIMATOR_NAMES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_huge_values_either_work_or_raise_the_divergence_error(name, dtype):
