@@ -82,13 +82,15 @@ def outputs(estimator, X):
 # ---------------------------------------------------------------------- properties
 
 # Largest power of ten of the data's spread that must train without diverging.
-# Beyond 1e8 the squared errors overflow float32 (the variational model clamps its
-# log-variances, so exp() cannot overflow first). The detector scales its input
-# robustly, so any magnitude trains.
+# The networks that start at PCA's solution work in the data's units with their
+# gradients scaled to match: only squared errors beyond float32's range (spread
+# 1e19 and more) stop them. The variational model learns in raw units, where
+# Adam's moments overflow sooner (it clamps its log-variances, so exp() cannot
+# overflow first). The detector scales its input robustly: any magnitude trains.
 SAFE_EXPONENT = {
-    "AutoencoderTransformer": 8,
+    "AutoencoderTransformer": 17,
     "VariationalAutoencoder": 8,
-    "DenoisingAutoencoder": 8,
+    "DenoisingAutoencoder": 17,
     "AutoencoderOutlierDetector": 30,
     "ConformalOutlierDetector": 30,
 }
