@@ -371,9 +371,9 @@ class AutoencoderNet(NeuralNet):
         if by_hand is not None and not fit_params:
             self._set_training(True)
             inputs, targets = unpack_data(batch)
-            step = by_hand(self.module_, inputs, targets, with_outputs=True)
-            if step is not None:
-                loss, outputs = step
+            computed = by_hand(self.module_, inputs, targets, with_outputs=True)
+            if computed is not None:
+                loss, outputs = computed
                 step = {"loss": loss, "y_pred": outputs}
         if step is None:
             step = super().train_step_single(batch, **fit_params)
