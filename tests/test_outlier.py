@@ -195,13 +195,45 @@ def test_members_use_subsamples_and_auto_sizes(data):
 
 def test_auto_sizes_are_bounded_on_wide_data():
     # 300 features: the members stay 128 units wide (a row costs O(n_features)).
-    X = np.random.RandomState(0).normal(size=(60, 300))
+    X = np.random.RandomState(0).normal(size=(200, 300))
     detector = AutoencoderOutlierDetector(n_estimators=1, max_iter=1, random_state=0).fit(X)
     assert detector.hidden_layer_sizes_ == (128,)
     assert detector.code_size_ == 64
     narrow = AutoencoderOutlierDetector(n_estimators=1, max_iter=1, random_state=0)
     assert narrow.fit(X[:, :40]).hidden_layer_sizes_ == (40,)
     assert narrow.code_size_ == 20
+
+
+def test_auto_sizes_are_bounded_by_the_directions_the_rows_span():
+    # 60 centred rows span 59 directions: no layer is wider, and the code has
+    # half of them, so a member cannot copy its rows through it.
+    X = np.random.RandomState(0).normal(size=(60, 300))
+    detector = AutoencoderOutlierDetector(n_estimators=1, max_iter=1, random_state=0).fit(X)
+    assert (detector.hidden_layer_sizes_, detector.code_size_) == ((59,), 30)
+    fewer = AutoencoderOutlierDetector(n_estimators=1, max_samples=21, max_iter=1, random_state=0)
+    fewer.fit(X)
+    assert (fewer.hidden_layer_sizes_, fewer.code_size_) == ((20,), 10)
+    # Explicit sizes are the user's.
+    fixed = AutoencoderOutlierDetector(
+        n_estimators=1, code_size=40, hidden_layer_sizes=(100,), max_iter=1, random_state=0
+    )
+    assert (fixed.fit(X).hidden_layer_sizes_, fixed.code_size_) == ((100,), 40)
+
+
+def test_finds_outliers_among_few_rows_of_many_features():
+    # 60 rows of 300 features near a 5-dimensional curved manifold, the first
+    # three from another one. With members as wide as the features (128 units,
+    # a 64-unit code, all 60 rows in every subsample) they scored 0.918.
+    rng = np.random.RandomState(2)
+
+    def manifold(weights, n_rows):
+        return np.tanh(rng.normal(size=(n_rows, 5)) @ weights / np.sqrt(5))
+
+    X = manifold(rng.normal(size=(5, 300)), 60) + 0.1 * rng.normal(size=(60, 300))
+    X[:3] = manifold(rng.normal(size=(5, 300)), 3) + 0.1 * rng.normal(size=(3, 300))
+    y = np.r_[np.ones(3), np.zeros(57)]
+    detector = AutoencoderOutlierDetector(random_state=0).fit(X)
+    assert roc_auc_score(y, -detector.score_samples(X)) >= 0.98
 
 
 def test_networks_score_rows_bounded_as_in_training(data, fitted):
@@ -350,7 +382,8 @@ def test_tiny_and_constant_data_work():
     X = np.ones((3, 4))
     detector = AutoencoderOutlierDetector(**FAST).fit(X)
     assert np.all(np.isfinite(detector.score_samples(X)))
-    assert detector.code_size_ == 2
+    # Three rows span two directions: half of them.
+    assert detector.code_size_ == 1
 
 
 # ------------------------------------------------------------- real tables
