@@ -72,20 +72,44 @@ def covariance_spectrum(X):
     return np.sort(eigenvalues), size
 
 
-def components_above_noise(X, noise_level, noisy=True):
-    """How many principal directions of ``X`` carry more signal variance than noise variance.
+def optimal_hard_threshold(aspect_ratio):
+    """The eigenvalue, in units of the noise variance, above which a noisy direction is kept.
 
-    A direction's signal variance is its variance less the noise's
-    ``noise_level**2`` when ``X`` is noisy (``noisy``), its whole variance
-    when ``X`` is clean. Projecting noisy rows on the directions where the
-    signal's variance exceeds the noise's is what minimises Stein's unbiased
-    estimate of the projection's squared error (keeping a direction costs
-    ``2 sigma**2`` of divergence and gains its variance less the noise's,
-    Mallows' Cp): the best linear code for denoising. At least 1.
+    Gavish and Donoho (2014), "The optimal hard threshold for singular values
+    is 4/sqrt(3)": for an ``m x n`` matrix of low rank plus white noise of
+    variance ``sigma**2``, ``beta = m / n <= 1``, keeping the singular values
+    above ``lambda(beta) sqrt(n) sigma`` minimises the squared error of the
+    truncated SVD's estimate, with ``lambda(beta)**2 = 2 (beta + 1) + 8 beta /
+    (beta + 1 + sqrt(beta**2 + 14 beta + 1))``; for the covariance's
+    eigenvalues (``s**2 / n``) the threshold is ``lambda(beta)**2 sigma**2``.
+    With many more rows than columns it tends to ``2 sigma**2`` (keep a
+    direction whose signal variance exceeds the noise's, Mallows' Cp); with
+    as many rows as columns it is ``16 / 3 sigma**2``, because pure noise then
+    spreads sample eigenvalues up to ``4 sigma**2`` (the Marchenko-Pastur
+    upper edge ``(1 + sqrt(beta))**2 sigma**2``) and ``2 sigma**2`` keeps
+    directions of noise alone.
     """
-    eigenvalues, _ = covariance_spectrum(evenly_spaced_rows(X, NOISE_ESTIMATE_ROWS))
-    threshold = (2.0 if noisy else 1.0) * float(noise_level) ** 2
-    return max(1, int(np.sum(eigenvalues > threshold)))
+    beta = min(max(float(aspect_ratio), 0.0), 1.0)
+    return 2 * (beta + 1) + 8 * beta / (beta + 1 + np.sqrt(beta**2 + 14 * beta + 1))
+
+
+def components_above_noise(X, noise_level, noisy=True):
+    """How many principal directions of ``X`` carry more signal than noise.
+
+    For noisy ``X`` (``noisy``), the directions whose eigenvalue exceeds
+    :func:`optimal_hard_threshold` times the noise variance ``noise_level**2``:
+    the rank of the projection whose error is least (Gavish and Donoho, 2014),
+    the best linear code for denoising. With many more rows than columns that
+    is ``2 sigma**2``, where keeping a direction costs ``2 sigma**2`` of
+    divergence in Stein's unbiased estimate of the error and gains its
+    variance less the noise's (Mallows' Cp); with fewer rows the noise's own
+    sample eigenvalues spread higher and the threshold rises with them. For
+    clean ``X``, whose eigenvalues are the signal's, the directions whose
+    variance exceeds the noise's. At least 1.
+    """
+    eigenvalues, size = covariance_spectrum(evenly_spaced_rows(X, NOISE_ESTIMATE_ROWS))
+    factor = optimal_hard_threshold(len(eigenvalues) / size) if noisy else 1.0
+    return max(1, int(np.sum(eigenvalues > factor * float(noise_level) ** 2)))
 
 
 @validate_params(

@@ -50,8 +50,9 @@ class NetworkPart(nn.Module):
         What ``forward`` computes.
     output_bounds : tuple of (ndarray, ndarray) or None, default=None
         Per-feature least and largest values of rows the estimator outputs
-        (a :class:`~sklae.DenoisingAutoencoder` keeps them within its
-        training targets' range), applied to the decoder's output.
+        (a :class:`~sklae.DenoisingAutoencoder` keeps them within the
+        bounds its training targets pile up against; infinite where there is
+        none), applied to the decoder's output.
     """
 
     def __init__(self, network, part, output_bounds=None):

@@ -13,7 +13,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklae import DenoisingAutoencoder, denoise_image, estimate_noise_level
 from sklae._engine import Recorruption
-from sklae._noise import components_above_noise, marchenko_pastur_median
+from sklae._noise import (
+    components_above_noise,
+    covariance_spectrum,
+    marchenko_pastur_median,
+    optimal_hard_threshold,
+)
 
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -127,6 +132,27 @@ def test_components_above_noise_is_the_rank_of_the_signal():
     assert components_above_noise(X, 0.1, noisy=True) == 5
     # Clean rows of rank 5 have five directions of any variance above a small noise's.
     assert components_above_noise(low_rank_table(), 0.01, noisy=False) == 5
+
+
+def test_optimal_hard_threshold_runs_from_mallows_cp_to_four_over_root_three():
+    # Many more rows than columns: keep a direction whose signal variance
+    # exceeds the noise's (eigenvalue 2 sigma**2); square: (4 / sqrt(3))**2.
+    assert optimal_hard_threshold(0.0) == 2.0
+    assert optimal_hard_threshold(1.0) == pytest.approx((4 / np.sqrt(3)) ** 2)
+    ratios = np.linspace(0.0, 1.0, 21)
+    thresholds = np.array([optimal_hard_threshold(ratio) for ratio in ratios])
+    assert np.all(np.diff(thresholds) > 0)
+    # Always above the largest eigenvalue pure noise reaches (Marchenko-Pastur).
+    assert np.all(thresholds > (1 + np.sqrt(ratios)) ** 2)
+
+
+def test_components_above_noise_of_few_rows_counts_no_direction_of_noise_alone():
+    # 150 rows of 100 columns mixing 3 latent variables: noise alone spreads
+    # sample eigenvalues up to (1 + sqrt(100 / 149))**2 = 3.3 sigma**2, so
+    # the threshold of many rows, 2 sigma**2, also kept a dozen directions of noise.
+    X = noisy(low_rank_table(n_rows=150, n_columns=100, rank=3), 0.1)
+    assert components_above_noise(X, 0.1) == 3
+    assert np.sum(covariance_spectrum(X)[0] > 2 * 0.1**2) > 10
 
 
 def test_recorrupted_pairs_carry_independent_noise_of_the_stated_variances():
