@@ -25,6 +25,9 @@ MP_GRID_POINTS = 4001
 MAX_EDGE_RATIO = 0.99
 # Eigenvalues below this share of the largest are zero up to rounding.
 ZERO_EIGENVALUE = 1e-10
+# The estimate reads the spectrum of a table whose smaller dimension is at most
+# this share of the larger (see estimate_noise_level).
+MAX_ESTIMATE_RATIO = 0.5
 
 
 @lru_cache(maxsize=4096)
@@ -136,7 +139,9 @@ def estimate_noise_level(X, *, max_rows=NOISE_ESTIMATE_ROWS):
 
     On images and on tables whose columns share their information it is
     within a few percent of the truth for noise from 0.05 to 0.5 of the data's
-    range (see the user guide). Where the signal fills every direction (a
+    range (see the user guide). A table about as wide as long is read with
+    every other column (or row, see :func:`square_free`), where the law's
+    lower edge stays clear of zero. Where the signal fills every direction (a
     table of a few independent columns) the noise cannot be told from the
     signal by second moments: the estimate is then an upper bound, large when
     the noise is small. It never exceeds the bound the smallest eigenvalue
@@ -168,7 +173,7 @@ def estimate_noise_level(X, *, max_rows=NOISE_ESTIMATE_ROWS):
     0.2
     """
     X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=np.float64)
-    sample = evenly_spaced_rows(X, max_rows)
+    sample = square_free(evenly_spaced_rows(X, max_rows))
     if sample.shape[0] < 3 or sample.shape[1] < 2:
         return 0.0
     eigenvalues, size = covariance_spectrum(sample)
@@ -181,6 +186,31 @@ def estimate_noise_level(X, *, max_rows=NOISE_ESTIMATE_ROWS):
             variance = means[count - 1]
             break
     return float(np.sqrt(min(variance, lower_edge_bound(eigenvalues, size))))
+
+
+def square_free(X):
+    """``X``, or every other entry of its smaller dimension when the two are alike.
+
+    When rows and columns are about as many, the Marchenko-Pastur law of the
+    noise's eigenvalues reaches down to zero (its lower edge ``(1 -
+    sqrt(p / n))**2`` vanishes) and piles them there: the median test then
+    took the smallest few eigenvalues for the noise's whole bulk, and on
+    tables of 300 rows and 290 columns mixing eight latent variables the
+    estimate fell to 3% to 10% of the truth (UCR's OSULeaf, 442 series of 427
+    steps: 5% to 7%). White noise has the same level in every column (and
+    row), so the estimate reads a table whose smaller dimension is halved
+    until it is at most ``MAX_ESTIMATE_RATIO`` of the larger, where the law's
+    lower edge stays clear of zero (at a half, 0.09 of the variance).
+    """
+    while True:
+        n_rows, n_columns = X.shape
+        if min(n_rows - 1, n_columns) <= MAX_ESTIMATE_RATIO * max(n_rows - 1, n_columns):
+            return X
+        halved = X[:, ::2] if n_columns <= n_rows - 1 else X[::2]
+        if halved.shape[0] < 3 or halved.shape[1] < 2:
+            # Too little left to estimate from: the table as it is.
+            return X
+        X = halved
 
 
 def lower_edge_bound(eigenvalues, size):
