@@ -102,16 +102,17 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         A denoiser needs a code wide enough for the clean signal; the noise
         keeps it from learning the identity, so it may exceed the number of
         input features. ``"auto"`` takes every principal direction of noisy
-        ``X`` whose eigenvalue exceeds the optimal hard threshold of Gavish
-        and Donoho (2014) times the noise variance (``noise_level_``
-        squared): the rank of the projection with the least error, the best
-        linear code to start from (``init``). With many more rows than
-        columns the threshold is twice the noise variance (a direction whose
-        signal variance exceeds the noise's, Mallows' Cp); it rises to 16/3
-        times it for as many rows as columns, where noise alone spreads the
-        sample eigenvalues that high. For clean ``X``, every direction whose
-        variance exceeds the noise's. A float is the fraction of variance
-        to explain, as in :class:`AutoencoderTransformer`.
+        ``X`` on which projecting new rows lowers their error: those whose
+        eigenvalue exceeds a threshold that the spiked covariance model
+        gives in noise variances (``noise_level_`` squared; see
+        :func:`sklae._noise.prediction_threshold`), the best linear code to
+        start from (``init``). With many more rows than columns the
+        threshold is twice the noise variance (a direction whose signal
+        variance exceeds the noise's, Mallows' Cp); it rises to 4.5 times it
+        for as many rows as columns, where noise alone spreads the sample
+        eigenvalues up to 4. For clean ``X``, every direction whose variance
+        exceeds the noise's. A float is the fraction of variance to explain,
+        as in :class:`AutoencoderTransformer`.
 
     hidden_layer_sizes : int, tuple of int or "auto", default=(256, 128)
         Widths of the encoder's hidden layers, from input to code (with

@@ -75,44 +75,58 @@ def covariance_spectrum(X):
     return np.sort(eigenvalues), size
 
 
-def optimal_hard_threshold(aspect_ratio):
-    """The eigenvalue, in units of the noise variance, above which a noisy direction is kept.
+def prediction_threshold(columns_per_row):
+    """The covariance eigenvalue, in noise variances, above which projecting new rows pays.
 
-    Gavish and Donoho (2014), "The optimal hard threshold for singular values
-    is 4/sqrt(3)": for an ``m x n`` matrix of low rank plus white noise of
-    variance ``sigma**2``, ``beta = m / n <= 1``, keeping the singular values
-    above ``lambda(beta) sqrt(n) sigma`` minimises the squared error of the
-    truncated SVD's estimate, with ``lambda(beta)**2 = 2 (beta + 1) + 8 beta /
-    (beta + 1 + sqrt(beta**2 + 14 beta + 1))``; for the covariance's
-    eigenvalues (``s**2 / n``) the threshold is ``lambda(beta)**2 sigma**2``.
-    With many more rows than columns it tends to ``2 sigma**2`` (keep a
-    direction whose signal variance exceeds the noise's, Mallows' Cp); with
-    as many rows as columns it is ``16 / 3 sigma**2``, because pure noise then
-    spreads sample eigenvalues up to ``4 sigma**2`` (the Marchenko-Pastur
-    upper edge ``(1 + sqrt(beta))**2 sigma**2``) and ``2 sigma**2`` keeps
-    directions of noise alone.
+    In the spiked covariance model (Baik, Ben Arous and Peche, 2005; Paul,
+    2007), a direction whose signal variance is ``l`` noise variances shows,
+    in the covariance of ``n`` noisy rows of ``p`` columns, ``g = p / (n -
+    1)``, a sample eigenvalue ``(1 + l) (1 + g / l)`` and an eigenvector whose
+    squared cosine with the true one is ``(1 - g / l**2) / (1 + g / l)``.
+    Projecting a new noisy row onto it keeps ``l`` times that cosine of
+    signal and one noise variance of noise, so it pays for ``l > (1 +
+    sqrt(1 + 8 g)) / 2``: a sample eigenvalue above ``(1 + l)(1 + g / l)``
+    at that ``l``. With many more rows than columns the threshold is 2
+    (keep a direction whose signal variance exceeds the noise's: Mallows'
+    Cp, Stein's unbiased risk estimate); it is 4.5 for as many rows as
+    columns, where noise alone spreads sample eigenvalues up to 4
+    (the Marchenko-Pastur upper edge ``(1 + sqrt(g))**2``). For the rows the
+    covariance was computed from, Gavish and Donoho's optimal hard threshold
+    (2014) is higher, ``2 + 6 g`` for small ``g`` against ``2 + 4 g`` here,
+    because there the projection also keeps each row's own noise along the
+    directions it helped to estimate; ``predict`` serves new rows.
     """
-    beta = min(max(float(aspect_ratio), 0.0), 1.0)
-    return 2 * (beta + 1) + 8 * beta / (beta + 1 + np.sqrt(beta**2 + 14 * beta + 1))
+    g = max(float(columns_per_row), 0.0)
+    signal = (1.0 + np.sqrt(1.0 + 8.0 * g)) / 2.0
+    return (1.0 + signal) * (1.0 + g / signal)
 
 
 def components_above_noise(X, noise_level, noisy=True):
     """How many principal directions of ``X`` carry more signal than noise.
 
-    For noisy ``X`` (``noisy``), the directions whose eigenvalue exceeds
-    :func:`optimal_hard_threshold` times the noise variance ``noise_level**2``:
-    the rank of the projection whose error is least (Gavish and Donoho, 2014),
-    the best linear code for denoising. With many more rows than columns that
-    is ``2 sigma**2``, where keeping a direction costs ``2 sigma**2`` of
-    divergence in Stein's unbiased estimate of the error and gains its
-    variance less the noise's (Mallows' Cp); with fewer rows the noise's own
-    sample eigenvalues spread higher and the threshold rises with them. For
-    clean ``X``, whose eigenvalues are the signal's, the directions whose
-    variance exceeds the noise's. At least 1.
+    For noisy ``X`` (``noisy``), the directions whose covariance eigenvalue
+    exceeds :func:`prediction_threshold` times the noise variance
+    ``noise_level**2``: those on which projecting new rows lowers their
+    error, the best linear code for denoising them. With many more rows than
+    columns that is ``2 sigma**2`` (keeping a direction costs ``2 sigma**2``
+    of divergence in Stein's unbiased estimate of the error and gains its
+    variance less the noise's, Mallows' Cp); with fewer rows the noise's
+    own sample eigenvalues spread higher and the threshold rises with them.
+    For clean ``X``, whose eigenvalues are the signal's, the directions
+    whose variance exceeds the noise's. At least 1.
     """
-    eigenvalues, size = covariance_spectrum(evenly_spaced_rows(X, NOISE_ESTIMATE_ROWS))
-    factor = optimal_hard_threshold(len(eigenvalues) / size) if noisy else 1.0
-    return max(1, int(np.sum(eigenvalues > factor * float(noise_level) ** 2)))
+    sample = evenly_spaced_rows(X, NOISE_ESTIMATE_ROWS)
+    eigenvalues, size = covariance_spectrum(sample)
+    variance = float(noise_level) ** 2
+    if not noisy:
+        return max(1, int(np.sum(eigenvalues > variance)))
+    n_rows, n_columns = sample.shape
+    degrees = max(n_rows - 1, 1)
+    # The spectrum of a wide table comes from its rows' Gram matrix, scaled by
+    # the columns (see covariance_spectrum): as the covariance's eigenvalues.
+    covariance_eigenvalues = eigenvalues * (size / degrees)
+    threshold = prediction_threshold(n_columns / degrees) * variance
+    return max(1, int(np.sum(covariance_eigenvalues > threshold)))
 
 
 @validate_params(

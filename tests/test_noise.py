@@ -17,7 +17,7 @@ from sklae._noise import (
     components_above_noise,
     covariance_spectrum,
     marchenko_pastur_median,
-    optimal_hard_threshold,
+    prediction_threshold,
     square_free,
 )
 
@@ -157,16 +157,23 @@ def test_components_above_noise_is_the_rank_of_the_signal():
     assert components_above_noise(low_rank_table(), 0.01, noisy=False) == 5
 
 
-def test_optimal_hard_threshold_runs_from_mallows_cp_to_four_over_root_three():
+def test_prediction_threshold_runs_from_mallows_cp_above_the_noise_edge():
     # Many more rows than columns: keep a direction whose signal variance
-    # exceeds the noise's (eigenvalue 2 sigma**2); square: (4 / sqrt(3))**2.
-    assert optimal_hard_threshold(0.0) == 2.0
-    assert optimal_hard_threshold(1.0) == pytest.approx((4 / np.sqrt(3)) ** 2)
-    ratios = np.linspace(0.0, 1.0, 21)
-    thresholds = np.array([optimal_hard_threshold(ratio) for ratio in ratios])
+    # exceeds the noise's (eigenvalue 2 sigma**2); as many rows as columns: 4.5.
+    assert prediction_threshold(0.0) == 2.0
+    assert prediction_threshold(1.0) == pytest.approx(4.5)
+    ratios = np.r_[np.linspace(0.0, 1.0, 11), 2.0, 10.0, 100.0]
+    thresholds = np.array([prediction_threshold(ratio) for ratio in ratios])
     assert np.all(np.diff(thresholds) > 0)
     # Always above the largest eigenvalue pure noise reaches (Marchenko-Pastur).
     assert np.all(thresholds > (1 + np.sqrt(ratios)) ** 2)
+    # Where it pays: a spike of that signal variance keeps as much signal along
+    # its sample eigenvector as the projection adds noise.
+    for ratio in (0.1, 1.0, 5.0):
+        signal = (1 + np.sqrt(1 + 8 * ratio)) / 2
+        squared_cosine = (1 - ratio / signal**2) / (1 + ratio / signal)
+        assert signal * squared_cosine == pytest.approx(1.0)
+        assert prediction_threshold(ratio) == pytest.approx((1 + signal) * (1 + ratio / signal))
 
 
 def test_components_above_noise_of_few_rows_counts_no_direction_of_noise_alone():
