@@ -280,13 +280,48 @@ def test_row_neighbours_fill_a_missing_value_with_its_reconstruction(data, fitte
     assert_allclose(compared[1::2], np.clip(X_scaled[1::2], -3, 3))
 
 
+@pytest.mark.parametrize(
+    ("n_rows", "n_features", "with_reconstruction"), [(20, 19, True), (20, 20, False)]
+)
+def test_rows_fewer_than_their_features_are_scored_without_reconstruction(
+    n_rows, n_features, with_reconstruction
+):
+    # 20 centred rows span 19 directions: fewer than 20 features.
+    X = np.random.default_rng(0).normal(size=(n_rows, n_features))
+    detector = AutoencoderOutlierDetector(**FAST).fit(X)
+    assert ("reconstruction" in detector.scored_views_) is with_reconstruction
+    components = detector.score_components(X)
+    assert components.shape == (n_rows, 3 + with_reconstruction)
+    assert_allclose(detector.score_samples(X), -components.sum(axis=1))
+    with config_context(transform_output="pandas"):
+        assert tuple(detector.score_components(X).columns) == detector.scored_views_
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_simple_rows_among_few_wide_ones_are_found_though_reconstructed_best(seed):
+    # 40 noisy waves of 200 steps and two flat series off their level: the
+    # flat rows are reconstructed better than every wave (the view alone ranks
+    # them most normal), yet they are isolated and far along the code.
+    rng = np.random.default_rng(seed)
+    steps = np.linspace(0, 1, 200)
+    frequencies = rng.uniform(2, 6, size=(40, 1))
+    phases = rng.uniform(0, 6.3, size=(40, 1))
+    waves = np.sin(2 * np.pi * frequencies * steps + phases) + 0.3 * rng.normal(size=(40, 200))
+    X = np.vstack([waves, 0.8 + 0.1 * rng.normal(size=(2, 200))])
+    is_outlier = np.r_[np.zeros(40), np.ones(2)]
+    detector = AutoencoderOutlierDetector(random_state=0).fit(X)
+    assert roc_auc_score(is_outlier, -detector.score_samples(X)) >= 0.9
+    detector.scored_views_ = _outlier.SCORE_COMPONENTS
+    assert roc_auc_score(is_outlier, detector.score_components(X)[:, 0]) < 0.1
+
+
 def test_models_saved_without_row_neighbours_score_with_three_views(data):
     X, _ = data
     detector = AutoencoderOutlierDetector(**FAST).fit(X)
     four = detector.score_components(X[:20])
     # As an earlier version saved it: no row view.
     restored = pickle.loads(pickle.dumps(detector))
-    del restored._row_calibration
+    del restored._row_calibration, restored.scored_views_
     three = restored.score_components(X[:20])
     assert_allclose(three, four[:, :3])
     assert_allclose(restored.score_samples(X[:20]), -three.sum(axis=1))
@@ -507,7 +542,7 @@ def test_score_components_come_as_a_data_frame_with_named_views(data, fitted):
     assert list(components.index) == list(rows.index)
     np.testing.assert_allclose(components.to_numpy(), plain)
     # A model saved before the row view names its three columns.
-    del detector._row_calibration
+    del detector._row_calibration, detector.scored_views_
     assert list(detector.score_components(rows).columns) == [
         "reconstruction",
         "code_centre",
