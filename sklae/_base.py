@@ -854,10 +854,19 @@ class BaseAutoencoder(
             # construction, at the end of the budget it was planned for.
             and "learning_rate_schedule" not in dict(self.net_.callbacks_)
         ):
+            # Advice that fits the run: early stopping was on when rows were held
+            # out, and then the validation loss had not stalled for long enough.
+            if plan.validation_fraction is None:
+                watched = "training"
+                advice = "Increase max_iter or tol, enable early_stopping, or use"
+            else:
+                watched = "validation"
+                advice = "Increase max_iter or tol, or use"
             warnings.warn(
                 f"Maximum iterations ({epochs}) reached and the optimization hasn't "
-                "converged yet. Increase max_iter or tol, enable early_stopping, or use "
-                "learning_rate='cosine'.",
+                f"converged yet (the {watched} loss had not stalled for {plan.patience} "
+                f"epochs). {advice} learning_rate='cosine' (a rate annealed to zero "
+                "over max_iter epochs, which ends by plan).",
                 ConvergenceWarning,
                 stacklevel=6,
             )

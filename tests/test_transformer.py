@@ -746,6 +746,21 @@ def test_convergence_warning_when_max_iter_is_reached():
         fast_model(max_iter=2, learning_rate="constant").fit(SMALL)
 
 
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_convergence_warning_advises_only_what_is_off(early_stopping):
+    # Advising to enable early stopping to a fit that had it on misleads.
+    model = fast_model(
+        max_iter=2, learning_rate="constant", early_stopping=early_stopping, n_iter_no_change=5
+    )
+    with pytest.warns(ConvergenceWarning) as caught:
+        model.fit(SMALL)
+    message = str(caught[0].message)
+    assert ("enable early_stopping" in message) is not early_stopping
+    loss = "validation" if early_stopping else "training"
+    assert f"the {loss} loss had not stalled for 5 epochs" in message
+    assert "learning_rate='cosine'" in message
+
+
 def test_no_convergence_warning_when_training_stops_on_its_own():
     model = fast_model(max_iter=50, tol=0.5, n_iter_no_change=1)
 
