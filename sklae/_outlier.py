@@ -976,7 +976,9 @@ class AutoencoderOutlierDetector(PlainNetStateMixin, OutlierMixin, BaseEstimator
 
         Errors are in robustly scaled units (each feature divided by its
         training spread), so features of different units compare, and are
-        averaged over the members.
+        averaged over the members. Where the score leaves the reconstruction
+        error out (rows fewer than their features, see ``scored_views_``),
+        they describe the networks' fit, not what made the score.
 
         Parameters
         ----------
