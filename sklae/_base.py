@@ -431,7 +431,8 @@ class BaseAutoencoder(
         pca_start = self._starts_at_pca(X)
         module = self._untrained_module(X.shape[1], pca_start, seed)
         if pca_start:
-            self._start_at_pca(module, *principal_components(X, self._code_size_to_train(), seed))
+            start = principal_components(X, self._code_size_to_train(), seed)
+            self._start_at_pca(module, *start, n_rows=min(X.shape[0], PCA_START_ROWS))
         return module
 
     def _untrained_module(self, n_features, pca_start, seed):
@@ -444,8 +445,9 @@ class BaseAutoencoder(
             return self._make_module(n_features)
         return build_initialized(lambda: self._make_module(n_features, pca_start), seed)
 
-    def _start_at_pca(self, module, components, mean, variances, spread):
-        """Set ``module``'s linear path to PCA's solution, its branches to the data's units."""
+    def _start_at_pca(self, module, components, mean, variances, spread, n_rows):
+        """Set ``module``'s linear path to PCA's solution (of ``n_rows`` rows), its branches
+        to the data's units."""
         module.start_at_pca(components, mean, spread)
 
     @staticmethod

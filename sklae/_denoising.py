@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import DeterministicAutoencoder
 from ._engine import CORRUPTIONS, Corruption, Recorruption, TrainingRows, rows_on
-from ._noise import components_above_noise, estimate_noise_level
+from ._noise import components_above_noise, estimate_noise_level, prediction_weights
 from ._validation import ACCEPTED_SPARSE, FLOAT_DTYPES, check_array, check_unit_interval
 
 NOISE_KINDS = CORRUPTIONS
@@ -722,6 +722,27 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         if getattr(self, "_recorrupted", False):
             criterion.target_noise_variance = self.noise_level_**2 * (1 + 1 / RECORRUPTION_SCALE**2)
         return criterion
+
+    def _start_at_pca(self, module, components, mean, variances, spread, n_rows):
+        """PCA's solution; from noisy rows, the best linear denoiser of new rows on it.
+
+        Learning from noisy rows alone, the code holds every direction that
+        shows signal (``code_size="auto"``), weak ones included, and each
+        component's score adds to the reconstruction with its weight in the
+        best linear denoiser of new rows (:func:`sklae._noise.prediction_weights`,
+        a Wiener weight corrected for the sample's eigenvectors): a direction
+        barely above the noise starts near zero and the network learns what
+        it can carry, instead of starting at a projection that keeps its
+        noise whole.
+        """
+        if not (getattr(self, "_noisy_inputs", False) and self.noise_level_ > 0):
+            super()._start_at_pca(module, components, mean, variances, spread, n_rows)
+            return
+        eigenvalues = variances.double().numpy() / self.noise_level_**2
+        weights = prediction_weights(eigenvalues, components.shape[1] / max(n_rows - 1, 1))
+        module.start_at_pca(
+            components, mean, spread, weights=torch.as_tensor(weights, dtype=torch.float32)
+        )
 
     def _resolve_code_size(self, X, seed):
         """``code_size="auto"``: every principal direction whose signal outweighs the noise."""

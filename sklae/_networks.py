@@ -519,7 +519,11 @@ class LinearPathAutoencoder(Autoencoder):
 
     @torch.no_grad()
     def start_at_pca(
-        self, components: torch.Tensor, mean: torch.Tensor, unit: float = 1.0
+        self,
+        components: torch.Tensor,
+        mean: torch.Tensor,
+        unit: float = 1.0,
+        weights: torch.Tensor | None = None,
     ) -> "LinearPathAutoencoder":
         """Start from PCA's solution, in units of ``unit`` about ``mean``.
 
@@ -527,14 +531,17 @@ class LinearPathAutoencoder(Autoencoder):
         ``mean`` its ``(n_features,)`` centre; ``unit`` is the data's spread
         (the class docstring says why). Codes beyond the ``k`` components (a
         code wider than the data's rank) start at zero on the linear path.
-        The codes are PCA's scores, in the data's units.
+        The codes are PCA's scores, in the data's units. ``weights`` (``k``
+        of them) scale what each component's score adds to the
+        reconstruction (a denoiser's shrinkage); 1 without.
         """
         k = components.shape[0]
         for layer in (self.linear_encoder, self.linear_decoder):
             layer.weight.zero_()
             layer.bias.zero_()
         self.linear_encoder.weight[:k] = components
-        self.linear_decoder.weight[:, :k] = components.T
+        decoding = components if weights is None else components * weights[:, None]
+        self.linear_decoder.weight[:, :k] = decoding.T
         self.input_shift.copy_(mean)
         self.unit.fill_(float(unit))
         zero_last_layers(self.encoder, self.decoder)

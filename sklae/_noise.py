@@ -101,19 +101,64 @@ def prediction_threshold(columns_per_row):
     return (1.0 + signal) * (1.0 + g / signal)
 
 
+def detection_threshold(columns_per_row):
+    """The covariance eigenvalue, in noise variances, above which a direction shows signal.
+
+    Noise alone spreads the sample eigenvalues of ``n`` rows of ``p``
+    columns up to the Marchenko-Pastur upper edge ``(1 + sqrt(g))**2``, ``g
+    = p / (n - 1)``; a direction of signal variance ``l`` noise variances
+    shows above it only when ``l > sqrt(g)`` (the phase transition of Baik,
+    Ben Arous and Peche, 2005), and then its sample eigenvector carries part
+    of the true one (:func:`prediction_weights`). 1 with many more rows than
+    columns, 4 for as many.
+    """
+    return (1.0 + np.sqrt(max(float(columns_per_row), 0.0))) ** 2
+
+
+def prediction_weights(eigenvalues, columns_per_row):
+    """The weight of each principal direction in the best linear denoiser of new rows.
+
+    ``eigenvalues`` are sample covariance eigenvalues in noise variances.
+    In the spiked covariance model a direction of signal variance ``l``
+    shows the eigenvalue ``(1 + l)(1 + g / l)`` and an eigenvector whose
+    squared cosine with the true one is ``c2 = (1 - g / l**2) / (1 + g /
+    l)`` (Paul, 2007); a new noisy row's score along it holds ``l * c2`` of
+    signal and one noise variance, so the estimate that minimises the
+    squared error along it keeps ``l * c2 / (l * c2 + 1)`` of the score (a
+    Wiener weight, ``(e - 1) / e`` with many rows). Zero at and below the
+    :func:`detection_threshold` (nothing of the true direction shows there),
+    one half at :func:`prediction_threshold` (where keeping the whole
+    projection starts to pay), towards one for strong directions.
+    """
+    g = max(float(columns_per_row), 0.0)
+    eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+    shown = eigenvalues > detection_threshold(g)
+    # The signal variance l that shows the eigenvalue: the larger root of
+    # l**2 + (1 + g - e) l + g = 0.
+    # Eigenvalues of data with almost no noise reach infinity in noise
+    # variances: their weight is one.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        excess = np.where(shown, eigenvalues - 1.0 - g, 0.0)
+        root = np.sqrt(np.maximum(excess**2 - 4.0 * g, 0.0))
+        signal = np.where(shown, (excess + root) / 2.0, 1.0)
+        squared_cosine = np.clip((1.0 - g / signal**2) / (1.0 + g / signal), 0.0, 1.0)
+        weights = 1.0 / (1.0 + 1.0 / (signal * squared_cosine))
+    return np.where(shown, np.nan_to_num(weights, nan=1.0), 0.0)
+
+
 def components_above_noise(X, noise_level, noisy=True):
-    """How many principal directions of ``X`` carry more signal than noise.
+    """How many principal directions of ``X`` carry signal.
 
     For noisy ``X`` (``noisy``), the directions whose covariance eigenvalue
-    exceeds :func:`prediction_threshold` times the noise variance
-    ``noise_level**2``: those on which projecting new rows lowers their
-    error, the best linear code for denoising them. With many more rows than
-    columns that is ``2 sigma**2`` (keeping a direction costs ``2 sigma**2``
-    of divergence in Stein's unbiased estimate of the error and gains its
-    variance less the noise's, Mallows' Cp); with fewer rows the noise's
-    own sample eigenvalues spread higher and the threshold rises with them.
-    For clean ``X``, whose eigenvalues are the signal's, the directions
-    whose variance exceeds the noise's. At least 1.
+    exceeds :func:`detection_threshold` times the noise variance
+    ``noise_level**2``: every direction in which the data show signal at
+    all, noise alone staying below (the Marchenko-Pastur edge). A network
+    started at the best linear denoiser on them (:func:`prediction_weights`:
+    weak directions start near zero weight) may use what a linear
+    projection cannot; :func:`prediction_threshold` marks the narrower code
+    where the whole projection pays. For clean ``X``, whose eigenvalues are
+    the signal's, the directions whose variance exceeds the noise's. At
+    least 1.
     """
     sample = evenly_spaced_rows(X, NOISE_ESTIMATE_ROWS)
     eigenvalues, size = covariance_spectrum(sample)
@@ -125,7 +170,7 @@ def components_above_noise(X, noise_level, noisy=True):
     # The spectrum of a wide table comes from its rows' Gram matrix, scaled by
     # the columns (see covariance_spectrum): as the covariance's eigenvalues.
     covariance_eigenvalues = eigenvalues * (size / degrees)
-    threshold = prediction_threshold(n_columns / degrees) * variance
+    threshold = detection_threshold(n_columns / degrees) * variance
     return max(1, int(np.sum(covariance_eigenvalues > threshold)))
 
 

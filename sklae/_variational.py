@@ -356,7 +356,7 @@ class VariationalAutoencoder(BaseAutoencoder):
             )
         return reason
 
-    def _start_at_pca(self, module, components, mean, variances, spread):
+    def _start_at_pca(self, module, components, mean, variances, spread, n_rows):
         # The loss sums squared errors and adds beta * KL: a Gaussian likelihood
         # of variance beta / 2. (Kept above zero: log-variances must be finite.)
         module.start_at_pca(components, mean, variances, max(self.beta / 2.0, 1e-6))

@@ -21,7 +21,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklae import AutoencoderTransformer, DenoisingAutoencoder
 from sklae._denoising import entries_equal_to
 from sklae._engine import Batches, Corruption, RowData, TrainingRows, pass_seeds
-from sklae._noise import prediction_threshold
+from sklae._noise import detection_threshold, prediction_threshold
 
 NOISE_STD = 0.25
 # Tiny, fast settings for behaviour that does not depend on training well.
@@ -416,12 +416,17 @@ def test_defaults_learn_from_noisy_rows_alone_and_beat_pca_and_kernel_pca(digits
     X_train, X_train_noisy, _, X_test, X_test_noisy, _ = digits
     denoiser = DenoisingAutoencoder(random_state=0).fit(X_train_noisy)
     # The level is estimated from the noisy rows, and the code keeps every
-    # principal direction on which projecting new rows pays (about twice the
-    # noise variance with 1347 rows of 64 pixels).
+    # principal direction that shows signal (above the noise's Marchenko-Pastur
+    # edge, 1.4 noise variances with 1347 rows of 64 pixels), more than those
+    # on which the whole projection pays.
     assert denoiser.noise_level_ == pytest.approx(NOISE_STD, rel=0.1)
     eigenvalues = PCA().fit(X_train_noisy).explained_variance_
-    threshold = prediction_threshold(64 / (len(X_train_noisy) - 1)) * denoiser.noise_level_**2
-    assert denoiser.code_size_ == np.sum(eigenvalues > threshold)
+    ratio = 64 / (len(X_train_noisy) - 1)
+    shown = eigenvalues > detection_threshold(ratio) * denoiser.noise_level_**2
+    assert denoiser.code_size_ == np.sum(shown)
+    assert denoiser.code_size_ > np.sum(
+        eigenvalues > prediction_threshold(ratio) * denoiser.noise_level_**2
+    )
     best_pca = max(
         psnr(pca.inverse_transform(pca.transform(X_test_noisy)), X_test)
         for pca in (PCA(k, random_state=0).fit(X_train_noisy) for k in (8, 12, 16, 24, 32))

@@ -16,8 +16,10 @@ from sklae._engine import Recorruption
 from sklae._noise import (
     components_above_noise,
     covariance_spectrum,
+    detection_threshold,
     marchenko_pastur_median,
     prediction_threshold,
+    prediction_weights,
     square_free,
 )
 
@@ -174,6 +176,44 @@ def test_prediction_threshold_runs_from_mallows_cp_above_the_noise_edge():
         squared_cosine = (1 - ratio / signal**2) / (1 + ratio / signal)
         assert signal * squared_cosine == pytest.approx(1.0)
         assert prediction_threshold(ratio) == pytest.approx((1 + signal) * (1 + ratio / signal))
+
+
+def test_prediction_weights_run_from_zero_at_the_noise_edge_to_one_half_where_projection_pays():
+    for ratio in (0.0, 0.01, 0.5, 1.0, 3.0):
+        edge, pays = detection_threshold(ratio), prediction_threshold(ratio)
+        assert edge == pytest.approx((1 + np.sqrt(ratio)) ** 2)
+        weights = prediction_weights([0.5 * edge, edge, pays, 10 * pays, 1e6], ratio)
+        assert_allclose(weights[:3], [0.0, 0.0, 0.5], atol=1e-9)
+        assert 0.5 < weights[3] < weights[4] < 1
+        assert weights[4] == pytest.approx(1, abs=1e-5)
+    # Many rows: the Wiener weight of a direction, (eigenvalue - 1) / eigenvalue.
+    assert_allclose(prediction_weights([1.5, 2.0, 5.0], 0.0), [1 / 3, 1 / 2, 4 / 5])
+
+
+def test_the_weights_are_the_best_linear_denoiser_of_new_rows():
+    # 4000 rows of 50 columns, one direction of signal variance 1.5 noise
+    # variances: weighting the new rows' scores along the sample eigenvector
+    # by the predicted weight beats both keeping and dropping them.
+    rng = np.random.default_rng(0)
+    direction = rng.standard_normal(50)
+    direction /= np.linalg.norm(direction)
+
+    def rows(n):
+        clean = np.sqrt(1.5) * rng.standard_normal((n, 1)) * direction
+        return clean, clean + rng.standard_normal((n, 50))
+
+    _, train = rows(4000)
+    clean, test = rows(20000)
+    eigenvalues, vectors = np.linalg.eigh(np.cov(train, rowvar=False))
+    top = vectors[:, -1]
+    weight = prediction_weights(eigenvalues[-1:], 50 / 3999)[0]
+    scores = (test - train.mean(axis=0)) @ top
+    errors = {
+        w: np.mean((train.mean(axis=0) + w * np.outer(scores, top) - clean) ** 2)
+        for w in (0.0, weight, 1.0)
+    }
+    assert 0.5 < weight < 0.7
+    assert errors[weight] < min(errors[0.0], errors[1.0])
 
 
 def test_components_above_noise_of_few_rows_counts_no_direction_of_noise_alone():
