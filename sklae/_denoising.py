@@ -102,15 +102,22 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         A denoiser needs a code wide enough for the clean signal; the noise
         keeps it from learning the identity, so it may exceed the number of
         input features. ``"auto"`` takes every principal direction of noisy
-        ``X`` on which projecting new rows lowers their error: those whose
-        eigenvalue exceeds a threshold that the spiked covariance model
-        gives in noise variances (``noise_level_`` squared; see
-        :func:`sklae._noise.prediction_threshold`), the best linear code to
-        start from (``init``). With many more rows than columns the
-        threshold is twice the noise variance (a direction whose signal
-        variance exceeds the noise's, Mallows' Cp); it rises to 4.5 times it
-        for as many rows as columns, where noise alone spreads the sample
-        eigenvalues up to 4. For clean ``X``, every direction whose variance
+        ``X`` that shows signal: those whose eigenvalue exceeds the largest
+        that noise alone reaches, the Marchenko-Pastur edge ``(1 +
+        sqrt(g))**2`` noise variances (``noise_level_`` squared; ``g`` the
+        columns per row; see :func:`sklae._noise.detection_threshold`): one
+        noise variance with many more rows than columns, four for as many.
+        The network starts (``init``) at the best linear denoiser of new rows
+        on that code: each component's score weighted by
+        :func:`sklae._noise.prediction_weights`, near zero for directions
+        barely above the noise, one half where keeping the whole projection
+        starts to pay (``prediction_threshold``: twice the noise variance
+        with many rows), towards one for strong directions. The code taken
+        before, only those directions, projected whole, started the network
+        where weak directions were lost, and it learnt them back only from
+        many rows; the wider, weighted start gained 0.2 to 0.9 dB on images
+        and photographs and kept tables of few rows ahead of PCA at its best
+        (see the user guide). For clean ``X``, every direction whose variance
         exceeds the noise's. A float is the fraction of variance to explain,
         as in :class:`AutoencoderTransformer`.
 
