@@ -130,20 +130,21 @@ def epochs_making(steps, n_training_rows, batch_size):
 
 
 def principal_components(X, n_components, seed):
-    """PCA's components, mean and variances of dense ``X``, and the data's spread.
+    """PCA's components, mean and variances of dense ``X``, the data's spread, and its rows.
 
     ``(k, n_features)`` components, the ``(n_features,)`` mean and the ``(k,)``
     variances along the components, as float32 tensors, for at most
-    ``n_components`` and at most the rank PCA can find, and the root mean
+    ``n_components`` and at most the rank PCA can find, the root mean
     square deviation of an entry from its column's mean (a float; 1.0 for
-    data without spread); from an evenly spaced sample of ``PCA_START_ROWS``
-    rows when ``X`` is larger (a memmap is read for those rows only).
+    data without spread), and the number of rows they come from: an evenly
+    spaced sample of about ``PCA_START_ROWS`` rows when ``X`` is larger (a
+    memmap is read for those rows only).
     """
     sample = evenly_spaced_rows(X, PCA_START_ROWS)
     if len(sample) < 2:
         # One row has no spread to find directions in: the mean alone.
         mean = torch.as_tensor(sample.mean(axis=0), dtype=torch.float32)
-        return torch.zeros(0, X.shape[1]), mean, torch.zeros(0), 1.0
+        return torch.zeros(0, X.shape[1]), mean, torch.zeros(0), 1.0, len(sample)
     spread = float(np.sqrt(np.mean(np.var(sample, axis=0, dtype=np.float64))))
     k = min(n_components, *sample.shape)
     # Without spread, PCA's explained-variance ratios are 0 / 0, and numpy
@@ -155,6 +156,7 @@ def principal_components(X, n_components, seed):
         torch.as_tensor(pca.mean_, dtype=torch.float32),
         torch.as_tensor(pca.explained_variance_, dtype=torch.float32),
         spread if np.isfinite(spread) and spread > 0 else 1.0,
+        len(sample),
     )
 
 
@@ -431,8 +433,7 @@ class BaseAutoencoder(
         pca_start = self._starts_at_pca(X)
         module = self._untrained_module(X.shape[1], pca_start, seed)
         if pca_start:
-            start = principal_components(X, self._code_size_to_train(), seed)
-            self._start_at_pca(module, *start, n_rows=min(X.shape[0], PCA_START_ROWS))
+            self._start_at_pca(module, *principal_components(X, self._code_size_to_train(), seed))
         return module
 
     def _untrained_module(self, n_features, pca_start, seed):

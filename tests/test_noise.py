@@ -12,6 +12,7 @@ from sklearn.feature_extraction.image import extract_patches_2d
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklae import DenoisingAutoencoder, denoise_image, estimate_noise_level
+from sklae._base import principal_components
 from sklae._engine import Recorruption
 from sklae._noise import (
     components_above_noise,
@@ -285,3 +286,11 @@ def test_marchenko_pastur_median_of_square_noise_is_finite_without_warnings():
         warnings.simplefilter("error")
         median = marchenko_pastur_median(1.0)
     assert median == pytest.approx(np.median(eigenvalues), rel=0.03)
+
+
+@pytest.mark.parametrize(("n_rows", "sampled"), [(300, 300), (30_000, 30_000), (50_000, 25_000)])
+def test_the_pca_start_reports_the_rows_its_spectrum_comes_from(n_rows, sampled):
+    # The denoiser's weights read the columns per row of the sample PCA saw:
+    # every other row of 50000 (a step of 2), all of 30000 (a step of 1).
+    X = np.random.default_rng(0).standard_normal((n_rows, 3))
+    assert principal_components(X, 2, seed=0)[-1] == sampled
