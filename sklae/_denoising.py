@@ -115,7 +115,7 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         with many rows), towards one for strong directions. The code taken
         before, only those directions, projected whole, started the network
         where weak directions were lost, and it learnt them back only from
-        many rows; the wider, weighted start gained 0.2 to 0.9 dB on images
+        many rows; the wider, weighted start gained 0.2 to 0.7 dB on images
         and photographs and kept tables of few rows ahead of PCA at its best
         (see the user guide). For clean ``X``, every direction whose variance
         exceeds the noise's. A float is the fraction of variance to explain,

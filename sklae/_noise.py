@@ -133,11 +133,11 @@ def prediction_weights(eigenvalues, columns_per_row):
     g = max(float(columns_per_row), 0.0)
     eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
     shown = eigenvalues > detection_threshold(g)
-    # The signal variance l that shows the eigenvalue: the larger root of
-    # l**2 + (1 + g - e) l + g = 0.
     # Eigenvalues of data with almost no noise reach infinity in noise
     # variances: their weight is one.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # The signal variance l that shows the eigenvalue: the larger root of
+        # l**2 + (1 + g - e) l + g = 0.
         excess = np.where(shown, eigenvalues - 1.0 - g, 0.0)
         root = np.sqrt(np.maximum(excess**2 - 4.0 * g, 0.0))
         signal = np.where(shown, (excess + root) / 2.0, 1.0)
