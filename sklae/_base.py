@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 from torch import nn
 
+from ._bounds import column_extremes, entries_needed, merged_extreme, piled_up_bound
 from ._engine import (
     EVALUATION_BATCH_SIZE,
     AutoencoderNet,
@@ -1159,6 +1160,60 @@ class DeterministicAutoencoder(BaseAutoencoder):
     # its whole budget, keeps the last step's weights.
     _averaged_epochs = AVERAGED_EPOCHS
     _objective_parameters = (*BaseAutoencoder._objective_parameters, "sparsity_target")
+
+    def _training_rows(self, X, X_targets, device, continuing):
+        rows, targets = super()._training_rows(X, X_targets, device, continuing)
+        self._update_data_range(targets, continuing)
+        return rows, targets
+
+    def _update_data_range(self, X, continuing):
+        """Each feature's range in the training targets, and how many entries take its ends."""
+        # Outputs are clipped from this release on; saved models keep their outputs.
+        self._clips_outputs = True
+        low, high = column_extremes(X)
+        if continuing and hasattr(self, "data_min_"):
+            # Models saved before the counts were kept count each end as taken once.
+            earlier_low = (self.data_min_, getattr(self, "_data_min_count", 1))
+            earlier_high = (self.data_max_, getattr(self, "_data_max_count", 1))
+            low = merged_extreme(low, earlier_low, np.less)
+            high = merged_extreme(high, earlier_high, np.greater)
+            # Models saved before the rows were counted count from these rows.
+            n_rows = getattr(self, "_data_rows", 0) + X.shape[0]
+        else:
+            n_rows = X.shape[0]
+        (self.data_min_, self._data_min_count), (self.data_max_, self._data_max_count) = low, high
+        self._data_rows = n_rows
+
+    def _output_bounds(self):
+        """The bounds that the training targets pile up against, or None where there are none.
+
+        A feature's least value bounds its outputs from below when enough
+        entries take it (:func:`~sklae._bounds.entries_needed`: ``max(2,
+        sqrt(n))`` of ``n`` rows; pixels at 0, counts at 0, a saturated
+        sensor), else the least value of every feature when that many take
+        it (pixels share [0, 1]); the same for the largest values. Clipping
+        to a bound that new values respect can only bring an output nearer
+        to them, and removes the overshoot of a linear decoder. The least and
+        largest of a sample of continuous values are no such bound: a new
+        row exceeds the largest of ``n`` with probability ``1 / (n + 1)``,
+        and clipping it there moved a table of 150 training rows' denoised
+        test rows eight times further from the clean ones than PCA's
+        projection, from 1% of the values. Those ends are not clipped, nor
+        are ends that rounding ties (see ``entries_needed``).
+        """
+        # getattr: saved models of earlier releases clipped nothing.
+        if not getattr(self, "_clips_outputs", False) or not hasattr(self, "data_min_"):
+            return None
+        if not hasattr(self, "_data_min_count"):
+            # Saved before the ends were counted: clipped to the whole range, as then.
+            return self.data_min_, self.data_max_
+        # Models saved before the rows were counted needed two entries at a bound.
+        needed = entries_needed(getattr(self, "_data_rows", 0))
+        low = piled_up_bound(self.data_min_, self._data_min_count, np.min, -np.inf, needed)
+        high = piled_up_bound(self.data_max_, self._data_max_count, np.max, np.inf, needed)
+        if np.all(np.isinf(low)) and np.all(np.isinf(high)):
+            return None
+        return low, high
 
     def _check_parameters(self, X):
         super()._check_parameters(X)

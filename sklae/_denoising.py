@@ -28,44 +28,6 @@ CLEAN_ROWS_NOISE_LEVEL = 0.1
 RECORRUPTION_SCALE = 1.0
 
 
-def entries_equal_to(X, values):
-    """How many entries of each column of ``X`` (dense or sparse) equal ``values[column]``."""
-    if not sparse.issparse(X):
-        return np.count_nonzero(np.asarray(X) == values, axis=0)
-    X = sparse.csc_matrix(X)
-    column_of_entry = np.repeat(np.arange(X.shape[1]), np.diff(X.indptr))
-    explicit = np.bincount(
-        column_of_entry, weights=X.data == values[column_of_entry], minlength=X.shape[1]
-    )
-    # Entries not stored are zeros.
-    implicit = np.where(values == 0, X.shape[0] - np.diff(X.indptr), 0)
-    return (explicit + implicit).astype(np.int64)
-
-
-def merged_extreme(part, other, beyond):
-    """The extreme of two parts' ``(extremes, counts)`` per feature, and how many entries take it.
-
-    ``beyond`` is ``np.less`` for minima and ``np.greater`` for maxima.
-    """
-    (value, count), (other_value, other_count) = part, other
-    counts = np.where(
-        beyond(value, other_value),
-        count,
-        np.where(value == other_value, count + other_count, other_count),
-    )
-    return np.where(beyond(value, other_value), value, other_value), counts
-
-
-def piled_up_bound(extremes, counts, overall, unbounded):
-    """Each feature's bound: its extreme where taken twice or more, else the extreme of all
-    features where taken twice or more, else ``unbounded`` (see ``_output_bounds``)."""
-    if len(extremes) == 0:
-        return extremes
-    shared = overall(extremes)
-    fallback = shared if counts[extremes == shared].sum() >= 2 else unbounded
-    return np.where(counts >= 2, extremes, fallback)
-
-
 class DenoisingAutoencoder(DeterministicAutoencoder):
     """Autoencoder that learns to remove noise from rows, from noisy rows alone if need be.
 
@@ -368,12 +330,13 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
     data_min_ : ndarray of shape (n_features_in_,)
         Per-feature minimum of the training targets (``X_clean`` when given,
         else ``X``; across all calls of :meth:`partial_fit` and warm starts):
-        the value of "pepper". Where two entries or more take it (the data
-        pile up against it: pixels at 0, counts at 0), the least value
-        :meth:`predict` outputs; for the other features, the least value of
-        all features where two entries or more take that (pixels share [0,
-        1]), else none: the least of a sample of continuous values is no
-        bound on new rows.
+        the value of "pepper". Where ``max(2, sqrt(n))`` entries or more of
+        ``n`` rows take it (the data pile up against it: pixels at 0, counts
+        at 0), the least value :meth:`predict` outputs; for the other
+        features, the least value of all features where that many entries
+        take that (pixels share [0, 1]), else none: the least of a sample of
+        continuous values, or a tie of a few rounded ones, is no bound on new
+        rows.
 
     data_max_ : ndarray of shape (n_features_in_,)
         Per-feature maximum of the training targets: the value of "salt", and
@@ -759,26 +722,6 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
             return 1
         return components_above_noise(X, self.noise_level_, noisy=self._noisy_inputs)
 
-    def _update_data_range(self, X, continuing):
-        """Each feature's range in the training targets, and how many entries take its ends."""
-        # Outputs are clipped from this release on; saved models keep their outputs.
-        self._clips_outputs = True
-        if sparse.issparse(X):
-            low = X.min(axis=0).toarray().ravel()
-            high = X.max(axis=0).toarray().ravel()
-        else:
-            low, high = X.min(axis=0), X.max(axis=0)
-        low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
-        low_count, high_count = entries_equal_to(X, low), entries_equal_to(X, high)
-        if continuing and hasattr(self, "data_min_"):
-            # Models saved before the counts were kept count each end as taken once.
-            earlier_low = (self.data_min_, getattr(self, "_data_min_count", 1))
-            earlier_high = (self.data_max_, getattr(self, "_data_max_count", 1))
-            low, low_count = merged_extreme((low, low_count), earlier_low, np.less)
-            high, high_count = merged_extreme((high, high_count), earlier_high, np.greater)
-        self.data_min_, self.data_max_ = low, high
-        self._data_min_count, self._data_max_count = low_count, high_count
-
     def _check_clean_rows(self, X_clean, X, method):
         X_clean = check_array(
             X_clean, accept_sparse=ACCEPTED_SPARSE, dtype=FLOAT_DTYPES, input_name="X_clean"
@@ -808,34 +751,6 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         """
         X = self._validate_input(X)
         return self._reconstruct(X)
-
-    def _output_bounds(self):
-        """The bounds that the training targets pile up against, or None where there are none.
-
-        A feature's least value bounds its outputs from below when two
-        entries or more take it (pixels at 0, counts at 0, a saturated
-        sensor), else the least value of every feature when two entries or
-        more take that (pixels share [0, 1]); the same for the largest
-        values. Clipping to a bound the clean values respect can only bring
-        a denoised value nearer to them, and removes the overshoot of a
-        linear decoder. The least and largest of a sample of continuous values
-        are no such bound: a new row exceeds the largest of ``n`` with
-        probability ``1 / (n + 1)``, and clipping it there moved a table of
-        150 training rows' denoised test rows eight times further from the
-        clean ones than PCA's projection, from 1% of the values. Those ends
-        are not clipped.
-        """
-        # getattr: saved models of earlier releases clipped nothing.
-        if not getattr(self, "_clips_outputs", False) or not hasattr(self, "data_min_"):
-            return None
-        if not hasattr(self, "_data_min_count"):
-            # Saved before the ends were counted: clipped to the whole range, as then.
-            return self.data_min_, self.data_max_
-        low = piled_up_bound(self.data_min_, self._data_min_count, np.min, -np.inf)
-        high = piled_up_bound(self.data_max_, self._data_max_count, np.max, np.inf)
-        if np.all(np.isinf(low)) and np.all(np.isinf(high)):
-            return None
-        return low, high
 
     def score(self, X, y=None, X_clean=None):
         """Negative mean squared error of the denoised ``X``.

@@ -305,6 +305,22 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         explained variance (the increments of ``explained_variance_curve_``),
         as PCA's ``explained_variance_ratio_``. None without ordered codes.
 
+    data_min_ : ndarray of shape (n_features_in_,)
+        Per-feature minimum of the training rows (across all calls of
+        :meth:`partial_fit` and warm starts). Where ``max(2, sqrt(n))``
+        entries or more of ``n`` rows take it (the rows pile up against it:
+        pixels at 0, counts at 0), the least value that reconstructions and
+        :meth:`inverse_transform` output, which brings them nearer to new
+        rows (they respect the bound) and removes a linear decoder's
+        overshoot; for the other features, the least value of all features
+        where that many entries take that (pixels share [0, 1]), else none:
+        the least of a sample of continuous values, or a tie of a few rounded
+        ones, is no bound on new rows.
+
+    data_max_ : ndarray of shape (n_features_in_,)
+        Per-feature maximum of the training rows: the largest value
+        reconstructions output under the same rule.
+
     n_features_in_ : int
         Number of features seen during :term:`fit`.
 

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from sklae import AutoencoderTransformer, DenoisingAutoencoder
-from sklae._denoising import entries_equal_to
+from sklae._bounds import entries_equal_to
 from sklae._engine import Batches, Corruption, RowData, TrainingRows, pass_seeds
 from sklae._noise import detection_threshold, prediction_threshold
 
@@ -485,10 +485,11 @@ def test_outputs_stay_within_the_range_of_the_training_targets(digits):
     # Clean pixels in [0, 1]: a wildly scaled input still decodes to pixels.
     denoiser = DenoisingAutoencoder(noise_level=0.25, **TINY).fit(X_train)
     wild = 5 * X_train_noisy[:100] - 2
-    # A pixel's own least or largest value bounds it where two images or more
-    # take it (the always-blank corners stay 0); the others get the range
-    # that all pixels share, [0, 1].
-    own_high = np.count_nonzero(X_train == X_train.max(axis=0), axis=0) >= 2
+    # A pixel's own least or largest value bounds it where max(2, sqrt(n))
+    # images or more take it (the always-blank corners stay 0); the others get
+    # the range that all pixels share, [0, 1].
+    needed = max(2, np.sqrt(len(X_train)))
+    own_high = np.count_nonzero(X_train == X_train.max(axis=0), axis=0) >= needed
     assert not own_high.all()
     for output in (
         denoiser.predict(wild),
@@ -546,6 +547,8 @@ def test_bounds_count_the_entries_at_each_end_across_chunks_and_sparse_rows():
     # value of all features, 0, taken twice; no largest value is taken twice.
     assert_array_equal(low, [0.0, 0.0])
     assert np.all(np.isinf(high))
-    # A lower least value starts the count afresh.
+    # A lower least value starts the count afresh, and 6 rows need 3 entries
+    # (max(2, sqrt(6))) at a bound: the 0 of the second feature no longer bounds.
     streamed.partial_fit(np.array([[-1.0, 3.0], [2.0, 4.0]]))
-    assert np.isinf(streamed._output_bounds()[0][0])
+    assert streamed._data_rows == 6
+    assert streamed._output_bounds() is None

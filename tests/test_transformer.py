@@ -124,10 +124,15 @@ def test_linear_autoencoder_reaches_pca_reconstruction_error():
         random_state=SEED,
     ).fit(DIGITS)
 
+    # The network's own output: reconstructions clipped at the pixels' bounds
+    # (0 and 1, where digits pile up) are nearer the rows than PCA's optimum.
+    clipped_mse = mse(DIGITS, linear.inverse_transform(linear.transform(DIGITS)))
+    linear._clips_outputs = False
     linear_mse = mse(DIGITS, linear.inverse_transform(linear.transform(DIGITS)))
 
     assert pca_mse <= linear_mse * (1 + 1e-4)
     assert linear_mse <= 1.02 * pca_mse
+    assert clipped_mse < linear_mse
 
 
 @pytest.mark.slow  # default settings, trained to convergence on digits
@@ -708,8 +713,13 @@ def test_early_stopping_restores_the_best_weights():
     _, valid = model.net_.train_split(RowData(torch.tensor(X, dtype=torch.float32)))
     valid_rows = valid.values.numpy()
 
+    # The validation scores are the network's; score clips its outputs at the
+    # pixels' bounds (0 and 1, where digits pile up), which only brings them nearer.
+    clipped_score = model.score(valid_rows)
+    model._clips_outputs = False
     restored_score = model.score(valid_rows)
 
+    assert clipped_score >= restored_score
     assert model.n_iter_ < 200
     assert len(valid_rows) == 20
     assert model.validation_scores_[-1] < model.best_validation_score_
@@ -1165,3 +1175,74 @@ def test_a_fit_with_gradients_by_hand_is_the_autograd_fit_bit_for_bit(monkeypatc
     assert len(answered) == sum(fits[0].net_.history[:, "train_batch_count"])
     assert_array_equal(fits[0].transform(rows), fits[1].transform(rows))
     assert fits[0].net_.history[:, "train_loss"] == fits[1].net_.history[:, "train_loss"]
+
+
+def test_reconstructions_stay_within_the_bounds_the_training_rows_pile_up_against():
+    # Pixels pile up at 0 and 1 (digits scaled to [0, 1]): a value new rows
+    # respect, so clipping there only brings a reconstruction nearer to them.
+    # The linear path (PCA's solution) overshoots below 0 around every stroke.
+    X, _ = load_digits(return_X_y=True)
+    X_train, X_test = train_test_split(X / 16.0, random_state=SEED)
+    model = AutoencoderTransformer(code_size=8, max_iter=5, random_state=SEED).fit(X_train)
+    reconstructed = model.inverse_transform(model.transform(X_test))
+    assert reconstructed.min() >= 0.0
+    assert reconstructed.max() <= 1.0
+    assert_array_equal(model.data_min_, X_train.min(axis=0))
+    assert_array_equal(model.data_max_, X_train.max(axis=0))
+    clipped_error = np.mean((reconstructed - X_test) ** 2)
+    assert_allclose(-model.score(X_test), clipped_error, rtol=1e-6)
+    # Unclipped, as models saved by earlier releases output: further from the rows.
+    model._clips_outputs = False
+    unclipped = model.inverse_transform(model.transform(X_test))
+    assert unclipped.min() < -0.05
+    assert clipped_error < 0.97 * np.mean((unclipped - X_test) ** 2)
+
+
+def test_the_ends_of_a_sample_of_continuous_values_do_not_bound_reconstructions():
+    # A new row exceeds the largest of n continuous values with probability
+    # 1 / (n + 1): those ends are taken once, and nothing is clipped.
+    rows = np.random.default_rng(SEED).normal(size=(150, 6))
+    model = AutoencoderTransformer(code_size=2, max_iter=2, random_state=SEED).fit(rows)
+    assert model._output_bounds() is None
+    wide = 10 * rows
+    model._clips_outputs = False
+    unclipped = model.inverse_transform(model.transform(wide))
+    model._clips_outputs = True
+    assert_array_equal(model.inverse_transform(model.transform(wide)), unclipped)
+
+
+def test_column_extremes_read_a_memmap_a_slice_at_a_time(monkeypatch, tmp_path):
+    import sklae._bounds as bounds
+
+    rows = np.random.default_rng(SEED).integers(0, 4, size=(23, 5)).astype(np.float64)
+    expected = bounds.column_extremes(rows)
+    on_disk = np.lib.format.open_memmap(tmp_path / "rows.npy", mode="w+", shape=rows.shape)
+    on_disk[:] = rows
+    monkeypatch.setattr(bounds, "EXTREME_ROWS_PER_SLICE", 4)
+    for found, wanted in zip(bounds.column_extremes(on_disk), expected):
+        assert_array_equal(found[0], wanted[0])
+        assert_array_equal(found[1], wanted[1])
+    (low, low_count), (high, high_count) = expected
+    assert_array_equal(low_count, (rows == rows.min(axis=0)).sum(axis=0))
+    assert_array_equal(high_count, (rows == rows.max(axis=0)).sum(axis=0))
+    sparse_low, sparse_high = bounds.column_extremes(sparse.csr_matrix(rows))
+    assert_array_equal(sparse_low[1], low_count)
+    assert_array_equal(sparse_high[1], high_count)
+
+
+def test_ties_of_rounded_values_at_an_end_do_not_bound_reconstructions():
+    # Rounded continuous values tie at their largest by chance (two entries,
+    # whatever the rows), while values that pile up against a bound take a
+    # share of the rows: max(2, sqrt(n)) entries tell them apart.
+    rng = np.random.default_rng(SEED)
+    rows = np.round(rng.normal(size=(400, 4)), 1)
+    rows[:2, 0] = rows[:, 0].max() + 0.5
+    rows[:, 1] = np.maximum(rows[:, 1], 0.0)
+    model = AutoencoderTransformer(code_size=2, max_iter=2, random_state=SEED).fit(rows)
+    low, high = model._output_bounds()
+    assert np.isinf(high[0])
+    assert low[1] == 0.0
+    assert np.isinf(low[[0, 2, 3]]).all()
+    # Models saved before the rows were counted took two entries for a bound.
+    del model._data_rows
+    assert model._output_bounds()[1][0] == rows[:, 0].max()
