@@ -1,8 +1,8 @@
 """Output bounds: the values that training rows pile up against.
 
 A feature's least (largest) value bounds what an autoencoder outputs for it
-where two entries or more of the training rows take it: pixels at 0 and 1,
-counts at 0, a saturated sensor. Those are shared by the estimators that
+where enough of the training rows take it (:func:`entries_needed`): pixels at
+0 and 1, counts at 0, a saturated sensor. Shared by the estimators that
 output rows (:class:`~sklae.AutoencoderTransformer`,
 :class:`~sklae.DenoisingAutoencoder`).
 """
