@@ -88,8 +88,9 @@ def column_extremes(X):
     low = high = None
     for start in range(0, X.shape[0], EXTREME_ROWS_PER_SLICE):
         rows = np.asarray(X[start : start + EXTREME_ROWS_PER_SLICE], dtype=np.float64)
-        part_low = (rows.min(axis=0), entries_equal_to(rows, rows.min(axis=0)))
-        part_high = (rows.max(axis=0), entries_equal_to(rows, rows.max(axis=0)))
+        least, largest = rows.min(axis=0), rows.max(axis=0)
+        part_low = (least, entries_equal_to(rows, least))
+        part_high = (largest, entries_equal_to(rows, largest))
         low = part_low if low is None else merged_extreme(part_low, low, np.less)
         high = part_high if high is None else merged_extreme(part_high, high, np.greater)
     return low, high
