@@ -111,7 +111,10 @@ def autoencoder_settings(method, epochs, device):
         max_iter=epochs,
         batch_size=BATCH_SIZE,
         learning_rate_init=LEARNING_RATE,
-        # A fixed number of epochs: the schedule decides when learning ends.
+        # A fixed number of epochs on every training row: the schedule decides
+        # when learning ends (early_stopping="auto" would hold out a tenth of
+        # the rows and keep the best epoch on them).
+        early_stopping=False,
         n_iter_no_change=epochs + 1,
         callbacks=[LRScheduler(policy="CosineAnnealingLR", T_max=epochs, step_every="epoch")],
         random_state=SEED,

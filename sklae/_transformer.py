@@ -196,9 +196,10 @@ class AutoencoderTransformer(DeterministicAutoencoder):
         whenever there are two rows or more (``partial_fit`` never holds rows
         out). The weights an epoch is scored (and kept) with are a moving
         average of the steps' weights over about three epochs (Polyak
-        averaging; training goes on from the last step's): a fit that early
-        stopping ends at a high learning rate keeps a model without the noise
-        of its last steps. ``False`` trains on every row and stops when the
+        averaging; training goes on from the last step's), each step counted
+        by the inverse of its learning rate: a fit that early stopping ends at
+        a high rate keeps a model without the noise of its last steps, and one
+        annealed to its end keeps its last steps. ``False`` trains on every row and stops when the
         training loss stops improving in the same way.
 
     validation_fraction : float, default=0.1

@@ -1376,7 +1376,8 @@ def test_the_weight_average_is_an_exponential_average_of_every_step():
     start = [p.detach().clone() for p in net.module_.parameters()]
     train(net, rows_of(dense_data(RANDOM_ROWS)), 3)
 
-    # 160 training rows in batches of 16: 10 steps an epoch, a time constant of 20 steps.
+    # 160 training rows in batches of 16: 10 steps an epoch, a time constant of
+    # 20 steps. At a constant rate, the plain moving average from the start.
     steps = dict(net.callbacks_)["rec"].after
     assert len(steps) == 30
     expected = start
@@ -1386,6 +1387,47 @@ def test_the_weight_average_is_an_exponential_average_of_every_step():
         torch.testing.assert_close(got, want)
     # A fitted net keeps no copies of its weights in the callback.
     assert dict(net.callbacks_)["weight_average"].average_ is None
+
+
+class RecordRates(Callback):
+    """The rate of every training step (after the engine's schedule set it)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.rates = []
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.rates.append(net.optimizer_.param_groups[0]["lr"])
+
+
+def test_the_weight_average_counts_each_step_by_the_inverse_of_its_rate():
+    net = averaged_net(
+        average_epochs=2.0,
+        learning_rate_schedule="cosine",
+        max_epochs=3,
+        callbacks=[("rec", RecordWeights()), ("rates", RecordRates())],
+    )
+    start = [p.detach().clone() for p in net.module_.parameters()]
+    train(net, rows_of(dense_data(RANDOM_ROWS)), 3)
+
+    steps = dict(net.callbacks_)["rec"].after
+    rates = dict(net.callbacks_)["rates"].rates
+    assert len(steps) == len(rates) == 30
+    # An exponentially decaying sum, each step weighted by its precision 1 / rate,
+    # and the start by a time constant's steps at the first rate.
+    decay, count = 1 - 1 / 20, len(rates)
+    weights = np.array(
+        [20 / rates[0] * decay**count]
+        + [decay ** (count - 1 - t) / rate for t, rate in enumerate(rates)]
+    )
+    weights /= weights.sum()
+    points = [start, *steps]
+    expected = [sum(w * point[i] for w, point in zip(weights, points)) for i in range(len(start))]
+    for got, want in zip(dict(net.callbacks_)["rec"].average, expected):
+        torch.testing.assert_close(got, want)
+    # Annealed to its end, the schedule's last steps dominate the average: the
+    # last step alone weighs more than the start and the first twenty steps.
+    assert weights[-1] > weights[:21].sum()
 
 
 def test_the_average_is_validated_and_kept_while_training_goes_on_from_the_last_step():
