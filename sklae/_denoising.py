@@ -265,8 +265,8 @@ class DenoisingAutoencoder(DeterministicAutoencoder):
         averaging; training goes on from the last step's), each step counted
         by the inverse of its learning rate: a fit that early stopping ends at
         a high rate keeps a model without the noise of its last steps, and one
-        annealed to its end keeps its last steps. ``False`` trains on every row and stops when the
-        training loss stops improving in the same way.
+        annealed to its end keeps its last steps. ``False`` trains on every
+        row and stops when the training loss stops improving in the same way.
 
     validation_fraction : float, default=0.1
         Share of the rows held out for early stopping, in (0, 1).
