@@ -45,9 +45,9 @@ def merged_extreme(part, other, beyond):
     return np.where(beyond(value, other_value), value, other_value), counts
 
 
-def piled_up_bound(extremes, counts, overall, unbounded, needed=2):
+def piled_up_bound(extremes, counts, overall, unbounded, needed):
     """Each feature's bound: its extreme where ``needed`` entries or more take it, else the
-    extreme of all features where that many take it, else ``unbounded`` (see
+    extreme of all features where that many take it, else ``unbounded`` (``needed`` from
     :func:`entries_needed`)."""
     if len(extremes) == 0:
         return extremes
